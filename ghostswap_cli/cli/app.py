@@ -1,0 +1,73 @@
+"""The application object every command receives: terminal, state location, abort."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from ghostswap_cli.cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from ghostswap_cli.kernel.machine import Kernel
+
+
+def default_state_dir() -> Path:
+    """``$GHOSTSWAP_STATE``, else ``$XDG_STATE_HOME/ghostswap``, else ``~/.local/state/ghostswap``."""
+    env = os.environ.get("GHOSTSWAP_STATE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "ghostswap"
+
+
+@dataclasses.dataclass
+class App:
+    terminal: Terminal
+    state_dir: Path | None = None  # None: resolved lazily from the environment
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir if self.state_dir is not None else default_state_dir()
+
+    def abort(self, message: str, status: int = 1) -> NoReturn:
+        """One line on stderr in the tool's voice, then exit with ``status``; no traceback."""
+        if message:
+            self.terminal.error(message)
+        raise SystemExit(status)
+
+    @contextlib.contextmanager
+    def guard(self, prefix: str = "") -> Iterator[None]:
+        """Turn an expected failure into one line and its exit status."""
+        from ghostswap_cli.errors import GhostswapError, KernelError
+
+        try:
+            yield
+        except KernelError as e:
+            self.abort(f"{prefix}{e}", e.exit_status)
+        except GhostswapError as e:
+            self.abort(f"{prefix}{e}", e.exit_status)
+
+    @contextlib.contextmanager
+    def kernel(self, *, write: bool = True, create: bool = True) -> Iterator[Kernel]:
+        """Open the simulated kernel on the state directory.
+
+        ``write=True`` takes the state lock and commits on success (rolls back on any error);
+        ``write=False`` reads a consistent snapshot without blocking writers.
+        """
+        from ghostswap_cli.kernel.machine import open_kernel
+
+        def waiting() -> None:
+            self.terminal.info(f"waiting for the state lock of {self.state} ...")
+
+        with open_kernel(self.state, write=write, create=create, on_wait=waiting) as k:
+            yield k
+
+
+pass_app = click.make_pass_decorator(App)

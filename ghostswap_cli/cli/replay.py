@@ -1,0 +1,155 @@
+"""``ghostswap replay TRACE``: run a page trace through the simulated kernel and zswap."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ghostswap_cli.cli.app import App, pass_app
+from ghostswap_cli.units import size_to_human_string
+
+# exit status when some page came back with the wrong bytes
+EXIT_CORRUPT = 3
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int], width: int = 60) -> str:
+    if not values:
+        return ""
+    if len(values) > width:
+        step = len(values) / width
+        values = [max(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)]) for i in range(width)]
+    top = max(values) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, v * (len(SPARK) - 1) // top)] for v in values)
+
+
+def format_report(report) -> str:
+    r = report
+    h = size_to_human_string
+    lines = [
+        f"replay of {r.trace} ({r.format}, {r.page_size}-byte pages, compressor {r.compressor})",
+        f"events            {r.events} (out {r.swapped_out}, in {r.swapped_in}, free {r.freed})"
+        + (f" in {r.elapsed:.2f} s, {r.events / r.elapsed:,.0f} events/s" if r.elapsed else ""),
+        f"zswap stored      {r.stored_pages} pages now; {r.zswap_accepted_pages} accepted, "
+        f"compression ratio {r.compression_ratio:.2f}",
+        f"zero pages        {r.zero_pages}",
+        "rejected          " + (", ".join(f"{k} {v}" for k, v in r.rejected.items() if v) or "none"),
+        f"written back      {r.written_back_pages} pages",
+        f"stayed resident   {r.stayed_resident} pages (ghost write failed)",
+        f"corrupt pages     {r.corrupt_pages}",
+        f"pool size         {h(r.pool_total_size)} now, {h(r.pool_peak_size)} peak",
+    ]
+    if r.implicit_swapins or r.in_not_swapped or r.no_swap_space:
+        lines.append(
+            f"notes             {r.implicit_swapins} implicit swap-ins, {r.in_not_swapped} "
+            f"swap-ins of pages not swapped out, {r.no_swap_space} swap-outs with no free slot"
+        )
+    if r.corrupt_vpns:
+        shown = ", ".join(hex(v) for v in r.corrupt_vpns[:8])
+        lines.append(f"corrupt at        {shown}{' ...' if len(r.corrupt_vpns) > 8 else ''}")
+    lines.append("slots used")
+    if not r.devices:
+        lines.append("  (no active swap areas)")
+    width = max((len(d["name"]) for d in r.devices), default=0)
+    for d in r.devices:
+        lines.append(
+            f"  {d['name']:<{width}}  {d['type']:<5}  prio {d['prio']:>6}  "
+            f"{d['used_pages']} of {d['size_pages']} pages"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@click.command(short_help="Replay a page trace through the kernel and zswap.")
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--compressor", metavar="NAME", help="zswap compressor for this replay (lz4, lz4hc, zstd, deflate, lzo).")
+@click.option("--level", type=int, metavar="N", help="Compression level for zstd, lz4hc or deflate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv", help="Write pool size, stored pages, ratio and writeback over events.")
+@click.option("--timeline-every", type=click.IntRange(min=1), default=1000, show_default=True, metavar="N", help="Events between timeline rows.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png", help="Draw the timeline to a PNG (needs the 'plot' extra).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--allow-dir", "allow_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Also allow file: pages from DIR (repeatable).")
+@click.option("--commit-every", type=click.IntRange(min=0), default=0, metavar="N", help="Commit the state every N events (default: one transaction for the whole replay).")
+@pass_app
+def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_json: bool,
+           timeline: Path | None, timeline_every: int, plot: Path | None, no_progress: bool,
+           allow_dirs: tuple[Path, ...], commit_every: int) -> None:
+    """Replay TRACE (text or binary) through the simulated kernel and its zswap pool.
+
+    Swap-outs take a slot on the active areas and go to the zeromap, zswap, the swap file, or
+    stay resident (ghost); swap-ins check every page's bytes against what went out. The whole
+    replay is one transaction: a malformed trace or a kill leaves the state as before.
+    """
+    from ghostswap_cli.codec.trace import open_trace
+    from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
+
+    if plot is not None:
+        _check_plot_extra(app)
+        if timeline is None:
+            timeline = plot.with_suffix(".csv")
+    term = app.terminal
+    timeline_file = None
+    with app.guard(f"{trace}: " if not trace.exists() else ""):
+        if not trace.exists():
+            from ghostswap_cli.errors import ToolError
+
+            raise ToolError("No such file or directory")
+        timeline_file = open(timeline, "w", newline="", encoding="utf-8") if timeline else None
+        try:
+            with open_trace(trace, allow_dirs=allow_dirs) as reader, app.kernel() as k:
+                options = ReplayOptions(
+                    compressor=compressor, level=level, timeline=timeline_file,
+                    timeline_every=timeline_every, commit_every=commit_every,
+                )
+                show_progress = not no_progress and term.is_interactive(sys.stderr)
+                if show_progress:
+                    report = _with_progress(app, reader, options, k)
+                else:
+                    report = replay_trace(k, reader, options)
+        finally:
+            if timeline_file is not None:
+                timeline_file.close()
+    if plot is not None and timeline is not None:
+        from ghostswap_cli.replay.plot import plot_timeline
+
+        with app.guard():
+            plot_timeline(timeline, plot, title=f"ghostswap replay of {trace.name}")
+    if as_json:
+        term.out(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        term.out(format_report(report))
+        if term.is_interactive(sys.stdout):
+            term.out(f"pool size         {sparkline(report.pool_samples)}\n")
+    if report.corrupt_pages:
+        raise SystemExit(EXIT_CORRUPT)
+
+
+def _check_plot_extra(app: App) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        app.abort("--plot needs matplotlib: install the 'plot' extra (pip install 'ghostswap[plot]')", 1)
+
+
+def _with_progress(app: App, reader, options, k):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ghostswap_cli.replay.trace_replay import replay_trace
+
+    total = getattr(reader, "size", None) or None
+    console = app.terminal.console(sys.stderr)
+    with Progress(
+        TextColumn("replay"), BarColumn(), TextColumn("{task.fields[events]} events"),
+        TimeRemainingColumn(), console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("replay", total=total, events=0)
+
+        def update(events: int, nbytes: int) -> None:
+            progress.update(task, completed=nbytes, events=events)
+
+        options.progress = update
+        return replay_trace(k, reader, options)

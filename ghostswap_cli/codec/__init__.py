@@ -1,0 +1,1 @@
+"""Bytes in, typed objects out: the on-disk and trace formats. No I/O beyond the buffer given."""

@@ -1,0 +1,1 @@
+"""The simulated kernel: names follow mm/. Never prints; never imports click or rich."""

@@ -1,0 +1,611 @@
+"""The simulated machine: swap table, parameters, counters, log, page table and zswap pool.
+
+``open_kernel`` opens a state directory, loads what a command needs (the swap table always; the
+slot maps, page table and pool only when a command touches them), and on success writes every
+change in one SQLite transaction. Writers hold the state lock for the whole command, so two
+processes never interleave; readers see the last committed state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ghostswap_cli.errors import StateError
+from ghostswap_cli.kernel.cluster import LOC_COMMITTED, LOC_DISK, Cluster, SwapSlots
+from ghostswap_cli.kernel.params import (
+    MACHINE_PARAMS,
+    PARAMS,
+    ZSWAP,
+    machine_max_swapfiles,
+)
+from ghostswap_cli.kernel.printk import LOG_RING_LINES, LogLine, Printk
+from ghostswap_cli.kernel.swapfile import SwapInfoStruct
+from ghostswap_cli.state.db import POOL_NAME, StateDB, connect, prepare_state_dir, state_lock
+from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+
+__all__ = ("Kernel", "open_kernel", "COUNTERS", "init_kernel")
+
+# Persistent counters: name -> initial value. vmstat and zswap debugfs names are the kernel's.
+COUNTERS: dict[str, int] = {
+    # mm/swapfile.c globals
+    "least_priority": -1,
+    "nr_rotate_swap": 0,
+    "seq": 0,
+    # /proc/vmstat
+    "pswpin": 0,
+    "pswpout": 0,
+    "swpin_zero": 0,
+    "swpout_zero": 0,
+    "zswpin": 0,
+    "zswpout": 0,
+    "zswpwb": 0,
+    # /sys/kernel/debug/zswap
+    "written_back_pages": 0,
+    "pool_limit_hit": 0,
+    "reject_reclaim_fail": 0,
+    "reject_compress_fail": 0,
+    "reject_compress_poor": 0,
+    "reject_alloc_fail": 0,
+    "reject_kmemcache_fail": 0,
+    "decompress_fail": 0,
+    # the simulator's own
+    "nr_swapcache_pages": 0,
+    "ghost_writepage_activate": 0,
+    "swap_out_nospace": 0,
+    "corrupt_pages": 0,
+    "nr_present_pages": 0,
+}
+
+
+class Kernel:
+    """One simulated machine, open on a state directory for the duration of a command."""
+
+    def __init__(self, directory: Path, db: StateDB, write: bool) -> None:
+        self.directory = directory
+        self.db = db
+        self.write = write
+        self.machine: dict[str, str] = {}
+        self.params: dict[str, str] = {}
+        self.counters: dict[str, int] = dict(COUNTERS)
+        self.swap_info: list[SwapInfoStruct | None] = []
+        self.boot_time = time.time()
+        self.printk = Printk(self.boot_time)
+        self.new_disk_slots: list[int] = []
+        self._removed_types: set[int] = set()
+        self._avail_groups: list[list] | None = None
+        self._mm = None
+        self._zswap = None
+        self._arena = None
+        self._page_io = None
+        self._load()
+
+    # --- loading ----------------------------------------------------------------------------
+    def _load(self) -> None:
+        db = self.db
+        boot = db.get_meta("boot_time")
+        if boot is None:
+            raise StateError(f"{self.directory}: state is not initialised")
+        self.boot_time = float(boot)
+        self.printk = Printk(self.boot_time)
+        for name, value in db.execute("SELECT name, value FROM params"):
+            if name.startswith("machine."):
+                self.machine[name[8:]] = value
+            else:
+                self.params[name] = value
+        for name, p in MACHINE_PARAMS.items():
+            self.machine.setdefault(name, p.default)
+        for path, p in PARAMS.items():
+            self.params.setdefault(path, p.default)
+        for name, value in db.execute("SELECT name, value FROM counters"):
+            self.counters[name] = int(value)
+        self.page_size = int(self.machine["page_size"])
+        self.personality = self.machine["personality"]
+        self.max_swapfiles = machine_max_swapfiles(self.machine["config"])
+        self.totalram_pages = int(self.machine["ram"]) // self.page_size
+        rows = db.execute(
+            "SELECT type, flags, prio, path, name, dev, ino, file_size, file_mtime_ns, max, "
+            "pages, inuse_pages, label, uuid, nr_extents, span, swap_flags, active_seq, "
+            "avail_seq, badpages FROM swap_info ORDER BY type"
+        ).fetchall()
+        for row in rows:
+            (type_, flags, prio, path, name, dev, ino, size, mtime, max_, pages, inuse, label,
+             uuid, nr_ext, span, swap_flags, aseq, vseq, bad) = row
+            if type_ < 0 or type_ >= 32:
+                raise StateError(f"{db.path}: swap_info row with impossible type {type_}")
+            while len(self.swap_info) <= type_:
+                self.swap_info.append(None)
+            badpages = tuple(int.from_bytes(bad[i : i + 4], "little") for i in range(0, len(bad), 4))
+            self.swap_info[type_] = SwapInfoStruct(
+                type=type_, flags=SWP(flags), prio=prio, path=path, name=name, dev=dev, ino=ino,
+                file_size=size, file_mtime_ns=mtime, max=max_, pages=pages, label=label,
+                uuid=uuid, nr_extents=nr_ext, span=span, swap_flags=swap_flags,
+                active_seq=aseq, avail_seq=vseq, badpages=badpages, inuse_pages_saved=inuse,
+            )
+        while self.swap_info and self.swap_info[-1] is None:
+            self.swap_info.pop()
+
+    def load_slots(self, si: SwapInfoStruct) -> SwapSlots:
+        if si.slots is None:
+            clusters: dict[int, Cluster] = {}
+            for idx, data in self.db.execute(
+                "SELECT idx, data FROM clusters WHERE type=?", (si.type,)
+            ):
+                try:
+                    clusters[idx] = Cluster.from_bytes(idx, bytes(data))
+                except ValueError as e:
+                    raise StateError(f"{self.db.path}: {e}; run `ghostswap kernel fsck`") from e
+            state = self.db.get_blob(f"slots.{si.type}")
+            if state is None:
+                raise StateError(
+                    f"{self.db.path}: allocator state of swap type {si.type} is missing; "
+                    f"run `ghostswap kernel fsck --repair`"
+                )
+            si.slots = SwapSlots.restore(si.max, state, clusters)
+        return si.slots
+
+    @property
+    def arena(self):
+        if self._arena is None:
+            from ghostswap_cli.kernel.arena import Arena
+
+            self._arena = Arena.open(self.directory / POOL_NAME, self.db.get_blob("arena"))
+        return self._arena
+
+    @property
+    def zswap(self):
+        if self._zswap is None:
+            from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+            from ghostswap_cli.kernel.zswap import Zswap
+
+            blob = self.db.get_blob("zswap.model")
+            model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
+            z = Zswap(self, self.arena, model)
+            state = self.db.get_blob("zswap.state")
+            if state:
+                n = z.restore_state(state)
+                for chunk, data in self.db.execute("SELECT chunk, data FROM zswap_entries"):
+                    z.load_chunk(chunk, bytes(data))
+                z.ensure_size(n)
+            self._zswap = z
+        return self._zswap
+
+    @property
+    def mm(self):
+        if self._mm is None:
+            from ghostswap_cli.kernel.mm import MM
+
+            mm = MM(self)
+            for key, data in self.db.execute("SELECT chunk, data FROM ptes"):
+                try:
+                    mm.load_chunk(key, bytes(data))
+                except ValueError as e:
+                    raise StateError(f"{self.db.path}: {e}; run `ghostswap kernel fsck`") from e
+            for si in self.swap_info:
+                if si is not None:
+                    self.load_slots(si)
+            self._mm = mm
+        return self._mm
+
+    @property
+    def page_io(self):
+        if self._page_io is None:
+            from ghostswap_cli.kernel.page_io import PageIO
+
+            self._page_io = PageIO(self)
+        return self._page_io
+
+    # --- parameters -------------------------------------------------------------------------
+    def param(self, name: str) -> str:
+        """A sysfs parameter by path, or a zswap parameter by its short name."""
+        if not name.startswith("/"):
+            name = ZSWAP + name
+        return self.params[name]
+
+    # --- the swap table ---------------------------------------------------------------------
+    def swap_info_for_type(self, type_: int) -> SwapInfoStruct | None:
+        return self.swap_info[type_] if 0 <= type_ < len(self.swap_info) else None
+
+    def active(self) -> list[SwapInfoStruct]:
+        return [si for si in self.swap_info if si is not None]
+
+    def active_list(self) -> list[SwapInfoStruct]:
+        """``swap_active_head``: by priority, highest first; equal priorities in swapon order."""
+        return sorted(self.active(), key=lambda si: (-si.prio, si.active_seq))
+
+    def publish_swap_info(self, si: SwapInfoStruct) -> None:
+        while len(self.swap_info) <= si.type:
+            self.swap_info.append(None)
+        self.swap_info[si.type] = si
+        self._removed_types.discard(si.type)
+        self._avail_groups = None
+
+    def unpublish_swap_info(self, si: SwapInfoStruct) -> None:
+        si.close()
+        self.swap_info[si.type] = None
+        while self.swap_info and self.swap_info[-1] is None:
+            self.swap_info.pop()
+        self._removed_types.add(si.type)
+        self._avail_groups = None
+        self.new_disk_slots = [
+            s for s in self.new_disk_slots if s >> SWP_TYPE_SHIFT != si.type
+        ]
+
+    def mark_dirty(self, si: SwapInfoStruct) -> None:
+        """Rows are rewritten at every commit; kept for symmetry with the kernel's locking."""
+        self._avail_groups = None
+
+    @property
+    def total_swap_pages(self) -> int:
+        return sum(si.pages for si in self.active() if si.writeok)
+
+    @property
+    def nr_swap_pages(self) -> int:
+        return sum(si.pages - si.inuse_pages for si in self.active() if si.writeok)
+
+    def nr_real_swapfiles(self) -> int:
+        """RFC: non-ghost areas on the available list (a full area is not on it)."""
+        return sum(
+            1 for si in self.active() if si.writeok and not si.is_ghost and not si.full
+        )
+
+    def get_swap_page(self) -> tuple[SwapInfoStruct | None, int]:
+        """``get_swap_pages`` for one page: highest priority first, round-robin among equals."""
+        groups = self._avail_groups
+        if groups is None:
+            groups = self._build_avail_groups()
+        for g in groups:
+            devs = g[0]
+            n = len(devs)
+            start = g[1]
+            for j in range(n):
+                si = devs[(start + j) % n]
+                off = si.slots.alloc()
+                if off:
+                    g[1] = (start + j + 1) % n
+                    return si, off
+        return None, 0
+
+    def _build_avail_groups(self) -> list[list]:
+        by_prio: dict[int, list[SwapInfoStruct]] = {}
+        for si in self.active():
+            if si.writeok:
+                self.load_slots(si)
+                by_prio.setdefault(si.prio, []).append(si)
+        groups = []
+        for prio in sorted(by_prio, reverse=True):
+            devs = sorted(by_prio[prio], key=lambda s: s.avail_seq)
+            groups.append([devs, 0])
+        self._avail_groups = groups
+        return groups
+
+    # --- memory -----------------------------------------------------------------------------
+    @property
+    def pool_pages(self) -> int:
+        if self._zswap is not None:
+            return self._zswap.model.pool_pages
+        blob = self.db.get_blob("zswap.model")
+        if not blob:
+            return 0
+        from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+
+        return ZsPoolModel.from_bytes(blob).pool_pages
+
+    def zswap_stored_pages(self) -> int:
+        if self._zswap is not None:
+            return self._zswap.stored_pages
+        blob = self.db.get_blob("zswap.state")
+        return int.from_bytes(blob[16:24], "little") if blob else 0
+
+    @property
+    def used_ram_pages(self) -> int:
+        present = self._mm.present_pages if self._mm is not None else self.counters.get(
+            "nr_present_pages", 0
+        )
+        return present + self.counters["nr_swapcache_pages"] + self.pool_pages
+
+    @property
+    def free_ram_pages(self) -> int:
+        return max(self.totalram_pages - self.used_ram_pages, 0)
+
+    def mm_pages_needed_for_unuse(self, si: SwapInfoStruct) -> int:
+        return self.mm.pages_needed_for_unuse(si)
+
+    def try_to_unuse(self, si: SwapInfoStruct) -> int:
+        n = self.mm.try_to_unuse(si)
+        slots = si.slots
+        if slots is not None:
+            slots.pending_free.clear()
+        return n
+
+    # --- commit -----------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write every change into the open transaction (the caller commits)."""
+        db = self.db
+        for si in self.active():
+            if si.slots is not None:
+                si.slots.release_pending()
+        if self._removed_types:
+            for t in self._removed_types:
+                db.execute("DELETE FROM clusters WHERE type=?", (t,))
+                db.execute("DELETE FROM blobs WHERE name=?", (f"slots.{t}",))
+        db.execute("DELETE FROM swap_info")
+        self._renumber_avail_seq()
+        for si in self.active():
+            slots = si.slots
+            if slots is not None:
+                if slots.dropped:
+                    db.executemany(
+                        "DELETE FROM clusters WHERE type=? AND idx=?",
+                        [(si.type, idx) for idx in slots.dropped],
+                    )
+                    slots.dropped.clear()
+                if slots.dirty:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO clusters(type, idx, data) VALUES (?, ?, ?)",
+                        [(si.type, idx, slots.clusters[idx].to_bytes()) for idx in slots.dirty
+                         if idx in slots.clusters],
+                    )
+                    slots.dirty.clear()
+                db.put_blob(f"slots.{si.type}", slots.state_bytes())
+            bad = b"".join(b.to_bytes(4, "little") for b in si.badpages)
+            db.execute(
+                "INSERT INTO swap_info(type, flags, prio, path, name, dev, ino, file_size, "
+                "file_mtime_ns, max, pages, inuse_pages, label, uuid, nr_extents, span, "
+                "swap_flags, active_seq, avail_seq, badpages, allocator) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (si.type, int(si.flags), si.prio, si.path, si.name, si.dev, si.ino,
+                 si.file_size, si.file_mtime_ns, si.max, si.pages, si.inuse_pages, si.label,
+                 si.uuid, si.nr_extents, si.span, si.swap_flags, si.active_seq, si.avail_seq,
+                 bad, b""),
+            )
+        self._removed_types.clear()
+        if self._mm is not None:
+            mm = self._mm
+            rows, gone = [], []
+            for key in mm.dirty:
+                data = mm.chunk_bytes(key)
+                if data is None:
+                    gone.append((key,))
+                    del mm.table[key]
+                else:
+                    rows.append((key, data))
+            db.executemany("INSERT OR REPLACE INTO ptes(chunk, data) VALUES (?, ?)", rows)
+            db.executemany("DELETE FROM ptes WHERE chunk=?", gone)
+            mm.dirty.clear()
+            self.counters["nr_present_pages"] = mm.present_pages
+        if self._zswap is not None:
+            z = self._zswap
+            db.executemany(
+                "INSERT OR REPLACE INTO zswap_entries(chunk, data) VALUES (?, ?)",
+                [(chunk, z.chunk_bytes(chunk)) for chunk in sorted(z.dirty)],
+            )
+            z.dirty.clear()
+            db.put_blob("zswap.model", z.model.to_bytes())
+            db.put_blob("zswap.state", z.state_bytes())
+        if self._arena is not None:
+            db.put_blob("arena", self._arena.dump_state())
+        self.counters["total_swap_pages"] = self.total_swap_pages
+        self.counters["nr_swap_pages"] = self.nr_swap_pages
+        db.executemany(
+            "INSERT OR REPLACE INTO counters(name, value) VALUES (?, ?)",
+            list(self.counters.items()),
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO params(name, value) VALUES (?, ?)",
+            [("machine." + k, v) for k, v in self.machine.items()]
+            + list(self.params.items()),
+        )
+        if self.printk.pending:
+            db.executemany(
+                "INSERT INTO klog(ts, level, text) VALUES (?, ?, ?)",
+                [(line.ts, line.level, line.text) for line in self.printk.pending],
+            )
+            self.printk.pending.clear()
+            db.execute(
+                "DELETE FROM klog WHERE seq <= (SELECT MAX(seq) FROM klog) - ?",
+                (LOG_RING_LINES,),
+            )
+
+    def after_commit(self) -> None:
+        """The transaction is durable: pool extents and disk slots freed since may be reused."""
+        for swp in self.new_disk_slots:
+            si = self.swap_info_for_type(swp >> SWP_TYPE_SHIFT)
+            if si is None or si.slots is None:
+                continue
+            offset = swp & SWP_OFFSET_MASK
+            c = si.slots.clusters.get(offset // SWAPFILE_CLUSTER)
+            if c is not None and c.loc[offset % SWAPFILE_CLUSTER] == LOC_DISK:
+                c.loc[offset % SWAPFILE_CLUSTER] = LOC_DISK | LOC_COMMITTED
+        self.new_disk_slots.clear()
+        if self._zswap is not None:
+            self._zswap.mark_committed()
+        if self._arena is not None:
+            self._arena.commit()
+
+    def commit(self) -> None:
+        """A checkpoint in the middle of a long command (``replay --commit-every``)."""
+        self.save()
+        self.db.commit()
+        self.after_commit()
+        self.db.begin(write=True)
+
+    def close(self) -> None:
+        for si in self.active():
+            si.close()
+        if self._arena is not None:
+            self._arena.close()
+
+    def log_lines(self, limit: int | None = None) -> list[LogLine]:
+        sql = "SELECT ts, level, text FROM klog ORDER BY seq"
+        rows = self.db.execute(sql).fetchall()
+        if limit:
+            rows = rows[-limit:]
+        return [LogLine(ts, level, text) for ts, level, text in rows] + list(self.printk.pending)
+
+    def _renumber_avail_seq(self) -> None:
+        """Persist the round-robin position: the next device of each group gets the lowest seq."""
+        if self._avail_groups is None:
+            return
+        for devs, start in self._avail_groups:
+            n = len(devs)
+            base = min(si.avail_seq for si in devs)
+            for j in range(n):
+                devs[(start + j) % n].avail_seq = base + j
+
+
+def init_kernel(db: StateDB, machine: dict[str, str] | None = None) -> None:
+    """Write a fresh machine into an empty (or reset) database, inside the open transaction."""
+    from ghostswap_cli.kernel.compressors import (
+        DEFAULT_COMPRESSOR,
+        MSG_COMPRESSOR_FALLBACK,
+        default_available_compressor,
+    )
+
+    values = {name: p.default for name, p in MACHINE_PARAMS.items()}
+    values.update(machine or {})
+    boot = time.time()
+    db.put_meta("boot_time", repr(boot))
+    rows = [("machine." + k, v) for k, v in values.items()]
+    compressor = default_available_compressor()
+    for path, p in PARAMS.items():
+        rows.append((path, compressor if path.endswith("/compressor") else p.default))
+    db.executemany("INSERT OR REPLACE INTO params(name, value) VALUES (?, ?)", rows)
+    db.executemany(
+        "INSERT OR REPLACE INTO counters(name, value) VALUES (?, ?)", list(COUNTERS.items())
+    )
+    log = []
+    ram_k = int(values["ram"]) // 1024
+    log.append(f"Memory: {ram_k}K available (ghostswap simulated kernel, "
+               f"{values['personality']} personality, PAGE_SIZE {values['page_size']})")
+    if compressor != DEFAULT_COMPRESSOR:
+        log.append("zswap: " + MSG_COMPRESSOR_FALLBACK % (DEFAULT_COMPRESSOR, compressor))
+    log.append(f"zswap: loaded using pool {compressor}")
+    db.executemany(
+        "INSERT INTO klog(ts, level, text) VALUES (?, ?, ?)", [(0.0, 6, line) for line in log]
+    )
+
+
+@contextlib.contextmanager
+def open_kernel(
+    state_dir: Path,
+    *,
+    write: bool = True,
+    create: bool = True,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[Kernel]:
+    """Open the machine in ``state_dir``; initialise it with defaults if it does not exist.
+
+    With ``write`` the state lock is held throughout and everything is committed in one
+    transaction when the block ends without an exception; any exception rolls back.
+    """
+    directory = prepare_state_dir(Path(state_dir), create=create)
+    if not write and not (directory / "state.db").exists():
+        if not create:
+            raise StateError(f"{directory}: no state (run `ghostswap kernel init`)")
+        with state_lock(directory, on_wait):
+            _ensure_initialised(directory)
+    lock = state_lock(directory, on_wait) if write else contextlib.nullcontext()
+    with lock:
+        if write:
+            _ensure_initialised(directory)
+        conn = connect(directory, create=False, readonly=False)
+        db = StateDB(directory, conn)
+        k = None
+        try:
+            db.begin(write=write)
+            k = Kernel(directory, db, write)
+            yield k
+            if write:
+                k.save()
+                db.commit()
+                k.after_commit()
+            else:
+                db.rollback()
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            if k is not None:
+                k.close()
+            db.close()
+
+
+def _ensure_initialised(directory: Path) -> None:
+    conn = connect(directory, create=True)
+    db = StateDB(directory, conn)
+    try:
+        if db.get_meta("boot_time") is None:
+            db.begin(write=True)
+            if db.get_meta("boot_time") is None:
+                init_kernel(db)
+            db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(directory / name, 0o600)
+
+
+def read_machine_params(directory: Path) -> dict[str, str] | None:
+    """The machine configuration of an existing state, or None if it cannot be read."""
+    try:
+        conn = connect(directory, create=False)
+    except StateError:
+        return None
+    db = StateDB(directory, conn)
+    try:
+        rows = db.execute("SELECT name, value FROM params WHERE name LIKE 'machine.%'").fetchall()
+        return {name[8:]: value for name, value in rows}
+    except StateError:
+        return None
+    finally:
+        db.close()
+
+
+def reset_state(
+    state_dir: Path,
+    machine: dict[str, str] | None = None,
+    *,
+    keep_machine: bool = True,
+    on_wait: Callable[[], None] | None = None,
+) -> dict[str, str]:
+    """Reboot the simulated kernel: a fresh table, pool, counters and log.
+
+    The machine configuration is kept (when readable and ``keep_machine``), then ``machine``
+    overrides apply. Swap files on disk are not touched.
+    """
+    directory = prepare_state_dir(Path(state_dir), create=True)
+    with state_lock(directory, on_wait):
+        values = (read_machine_params(directory) if keep_machine else None) or {}
+        values.update(machine or {})
+        for name in ("state.db", "state.db-wal", "state.db-shm", POOL_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(directory / name)
+        conn = connect(directory, create=True)
+        db = StateDB(directory, conn)
+        try:
+            db.begin(write=True)
+            init_kernel(db, values)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(directory / name, 0o600)
+    full = {name: p.default for name, p in MACHINE_PARAMS.items()}
+    full.update(values)
+    return full
+
+
+def state_exists(state_dir: Path) -> bool:
+    return (Path(state_dir) / "state.db").exists()

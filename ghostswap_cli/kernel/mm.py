@@ -1,0 +1,301 @@
+"""The simulated address space: a page table and the swap-out, swap-in and unmap paths.
+
+The page table is a radix of 512-entry PTE pages, as x86-64 page tables are: ``vpn >> 9``
+selects a PTE page, ``vpn & 511`` the entry. A PTE is 0 (not mapped), ``PTE_PRESENT`` (the page
+is in RAM) or a swap entry (``swp_entry(type, offset)``, as a swap PTE holds). Beside each PTE
+page sits an array of CRC32s of the page contents that went out, so every swap-in is checked
+against what was swapped out.
+
+The paths follow the kernel's order (swapon-kernel.md §13):
+
+* swap-out (``shrink_folio_list`` -> ``add_to_swap`` -> ``pageout`` -> ``swap_writeout``):
+  allocate a slot on the highest-priority device with room, then zero page -> zeromap, else
+  ``zswap_store``, else ``__swap_writepage`` to the file; on a ghost (RFC) the write fails with
+  AOP_WRITEPAGE_ACTIVATE and the page stays resident in the swap cache, slot still allocated.
+* swap-in (``do_swap_page`` -> ``swap_read_folio``): swap cache, zeromap, zswap, then the file;
+  the slot is freed after the read (``swap_free``), the PTE points at the page again.
+* unmap (``zap_pte_range`` -> ``free_swap_and_cache``): drops the slot and any data it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from array import array
+from typing import TYPE_CHECKING
+
+from ghostswap_cli.kernel.cluster import (
+    LOC_CACHE,
+    LOC_COMMITTED,
+    LOC_DISK,
+    LOC_KIND,
+    LOC_ZERO,
+    LOC_ZSWAP,
+)
+from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+
+if TYPE_CHECKING:
+    from ghostswap_cli.kernel.machine import Kernel
+    from ghostswap_cli.kernel.swapfile import SwapInfoStruct
+
+__all__ = ("MM", "PTE_PRESENT", "PTRS_PER_PTE", "SessionStats", "swp_entry")
+
+PTE_PRESENT = 1 << 63
+PTRS_PER_PTE = 512
+_ZERO_PTES = array("Q", bytes(8 * PTRS_PER_PTE))
+_ZERO_CSUMS = array("I", bytes(4 * PTRS_PER_PTE))
+_SHIFT = SWP_TYPE_SHIFT
+_MASK = SWP_OFFSET_MASK
+_CL = SWAPFILE_CLUSTER
+
+
+def swp_entry(type_: int, offset: int) -> int:
+    return (type_ << SWP_TYPE_SHIFT) | offset
+
+
+@dataclasses.dataclass
+class SessionStats:
+    """What happened during this process's use of the machine (not persisted)."""
+
+    swapped_out: int = 0
+    swapped_in: int = 0
+    freed: int = 0
+    implicit_swapins: int = 0  # `out` of a page that was swapped out: faulted in first
+    in_not_swapped: int = 0  # `in` of a page that was not swapped out
+    no_swap_space: int = 0  # no slot free anywhere: the page stayed in RAM
+    stayed_resident: int = 0  # ghost write failed (AOP_WRITEPAGE_ACTIVATE)
+    corrupt_pages: int = 0
+    corrupt_vpns: list[int] = dataclasses.field(default_factory=list)
+    zswap_accepted_pages: int = 0
+    zswap_accepted_bytes: int = 0
+
+
+class MM:
+    def __init__(self, k: Kernel) -> None:
+        self.k = k
+        self.page_size = ps = k.page_size
+        self.zero_page = bytes(ps)
+        self.zero_csum = zlib.crc32(self.zero_page)
+        self.table: dict[int, tuple[array, array]] = {}
+        self.dirty: set[int] = set()
+        self.present_pages = 0
+        self.swapped_pages = 0
+        self.stats = SessionStats()
+
+    # --- persistence ------------------------------------------------------------------------
+    def load_chunk(self, key: int, data: bytes) -> None:
+        n = PTRS_PER_PTE
+        if len(data) != 12 * n:
+            raise ValueError(f"page-table record {key}: {len(data)} bytes, expected {12 * n}")
+        ptes = array("Q")
+        ptes.frombytes(data[: 8 * n])
+        csums = array("I")
+        csums.frombytes(data[8 * n :])
+        self.table[key] = (ptes, csums)
+        present = ptes.count(PTE_PRESENT)
+        self.present_pages += present
+        self.swapped_pages += n - present - ptes.count(0)
+
+    def chunk_bytes(self, key: int) -> bytes | None:
+        """The record for PTE page ``key``, or None when it maps nothing (delete it)."""
+        ptes, csums = self.table[key]
+        if ptes.count(0) == PTRS_PER_PTE:
+            return None
+        return ptes.tobytes() + csums.tobytes()
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _pte_page(self, key: int) -> tuple[array, array]:
+        t = self.table.get(key)
+        if t is None:
+            t = self.table[key] = (array("Q", _ZERO_PTES), array("I", _ZERO_CSUMS))
+        return t
+
+    def lookup(self, vpn: int) -> tuple[int, int]:
+        t = self.table.get(vpn >> 9)
+        if t is None:
+            return 0, 0
+        i = vpn & 511
+        return t[0][i], t[1][i]
+
+    # --- swap-out ---------------------------------------------------------------------------
+    def swap_out(self, vpn: int, page: bytes) -> None:
+        """Reclaim page ``vpn`` holding ``page``: give it a slot and write it out."""
+        key = vpn >> 9
+        i = vpn & 511
+        ptes, csums = self._pte_page(key)
+        pte = ptes[i]
+        if pte:
+            if pte != PTE_PRESENT:
+                self.stats.implicit_swapins += 1
+                self._fault_in(vpn, ptes, csums, i, pte)
+            self.present_pages -= 1
+        self.dirty.add(key)
+        k = self.k
+        si, offset = k.get_swap_page()
+        if si is None:
+            # add_to_swap failed: the folio is activated and stays in RAM
+            ptes[i] = PTE_PRESENT
+            self.present_pages += 1
+            self.stats.no_swap_space += 1
+            k.counters["swap_out_nospace"] += 1
+            return
+        self.stats.swapped_out += 1
+        c = si.slots.clusters[offset // _CL]
+        j = offset % _CL
+        if page == self.zero_page:
+            c.loc[j] = LOC_ZERO
+            k.counters["swpout_zero"] += 1
+            csum = self.zero_csum
+        else:
+            csum = zlib.crc32(page)
+            swp = (si.type << _SHIFT) | offset
+            eid = k.zswap.zswap_store(swp, page)
+            if eid:
+                c.loc[j] = LOC_ZSWAP
+                c.ref[j] = eid
+                st = self.stats
+                st.zswap_accepted_pages += 1
+                st.zswap_accepted_bytes += k.zswap.e_len[eid]
+            elif si.is_ghost:
+                # RFC: __swap_writepage on a ghost re-dirties the folio and returns
+                # AOP_WRITEPAGE_ACTIVATE; the page stays in the swap cache, slot allocated
+                c.loc[j] = LOC_CACHE
+                c.ref[j] = k.arena.store(page)
+                k.counters["nr_swapcache_pages"] += 1
+                k.counters["ghost_writepage_activate"] += 1
+                self.stats.stayed_resident += 1
+            else:
+                k.page_io.swap_writepage_disk(si, offset, page)
+                c.loc[j] = LOC_DISK
+                k.new_disk_slots.append((si.type << _SHIFT) | offset)
+        ptes[i] = (si.type << _SHIFT) | offset
+        csums[i] = csum
+        self.swapped_pages += 1
+
+    def note_written_back(self, si: SwapInfoStruct, offset: int) -> None:
+        """zswap wrote the entry of this slot back to the file: the data now lives on disk."""
+        c = si.slots.clusters[offset // _CL]
+        j = offset % _CL
+        c.loc[j] = LOC_DISK
+        c.ref[j] = 0
+        si.slots.dirty.add(c.idx)
+        self.k.new_disk_slots.append((si.type << _SHIFT) | offset)
+
+    # --- swap-in ----------------------------------------------------------------------------
+    def swap_in(self, vpn: int) -> bytes | None:
+        """Fault page ``vpn`` back in; returns its bytes, or None if it was not swapped out
+        or came back corrupt (counted in ``stats``)."""
+        t = self.table.get(vpn >> 9)
+        i = vpn & 511
+        if t is None or not t[0][i] or t[0][i] == PTE_PRESENT:
+            self.stats.in_not_swapped += 1
+            return None
+        self.dirty.add(vpn >> 9)
+        return self._fault_in(vpn, t[0], t[1], i, t[0][i])
+
+    def _read_slot(self, si: SwapInfoStruct, offset: int) -> bytes | None:
+        """``swap_read_folio``: swap cache, zeromap, zswap, then the file."""
+        k = self.k
+        c = si.slots.clusters[offset // _CL]
+        j = offset % _CL
+        loc = c.loc[j]
+        kind = loc & LOC_KIND
+        if kind == LOC_ZSWAP:
+            return k.zswap.zswap_load(c.ref[j])
+        if kind == LOC_ZERO:
+            k.counters["swpin_zero"] += 1
+            return self.zero_page
+        if kind == LOC_CACHE:
+            handle = c.ref[j]
+            page = k.arena.read(handle, self.page_size)
+            k.arena.free(handle, self.page_size, bool(loc & LOC_COMMITTED))
+            k.counters["nr_swapcache_pages"] -= 1
+            return page
+        if kind == LOC_DISK and not si.is_ghost:
+            return k.page_io.swap_read_disk(si, offset)
+        # RFC: a ghost slot that neither zswap nor the zeromap holds has no data (SIGBUS)
+        return None
+
+    def _fault_in(self, vpn: int, ptes: array, csums: array, i: int, pte: int) -> bytes | None:
+        k = self.k
+        si = k.swap_info[pte >> _SHIFT]
+        offset = pte & _MASK
+        page = self._read_slot(si, offset)
+        si.slots.free(offset)
+        ptes[i] = PTE_PRESENT
+        self.present_pages += 1
+        self.swapped_pages -= 1
+        self.stats.swapped_in += 1
+        if page is None or zlib.crc32(page) != csums[i]:
+            self.stats.corrupt_pages += 1
+            if len(self.stats.corrupt_vpns) < 1000:
+                self.stats.corrupt_vpns.append(vpn)
+            k.counters["corrupt_pages"] += 1
+            page = None
+        csums[i] = 0
+        return page
+
+    # --- unmap ------------------------------------------------------------------------------
+    def free(self, vpn: int) -> None:
+        """``zap_pte_range`` for one page: unmap it and free its swap slot and data."""
+        key = vpn >> 9
+        t = self.table.get(key)
+        i = vpn & 511
+        self.stats.freed += 1
+        if t is None:
+            return
+        ptes, csums = t
+        pte = ptes[i]
+        if not pte:
+            return
+        self.dirty.add(key)
+        if pte == PTE_PRESENT:
+            self.present_pages -= 1
+        else:
+            self.free_swap_and_cache(pte)
+            self.swapped_pages -= 1
+        ptes[i] = 0
+        csums[i] = 0
+
+    def free_swap_and_cache(self, pte: int) -> None:
+        k = self.k
+        si = k.swap_info[pte >> _SHIFT]
+        offset = pte & _MASK
+        c = si.slots.clusters[offset // _CL]
+        j = offset % _CL
+        loc = c.loc[j]
+        kind = loc & LOC_KIND
+        if kind == LOC_ZSWAP:
+            k.zswap.zswap_invalidate(c.ref[j])
+        elif kind == LOC_CACHE:
+            k.arena.free(c.ref[j], self.page_size, bool(loc & LOC_COMMITTED))
+            k.counters["nr_swapcache_pages"] -= 1
+        si.slots.free(offset)
+
+    # --- swapoff ----------------------------------------------------------------------------
+    def pages_needed_for_unuse(self, si: SwapInfoStruct) -> int:
+        """RAM pages ``try_to_unuse`` would need: every used slot not already resident."""
+        cached = 0
+        slots = si.slots
+        for c in slots.clusters.values():
+            cached += c.loc.count(LOC_CACHE) + c.loc.count(LOC_CACHE | LOC_COMMITTED)
+        return si.inuse_pages - cached - len(slots.pending_free)
+
+    def try_to_unuse(self, si: SwapInfoStruct) -> int:
+        """Walk the page table and bring back every page on ``si`` (``unuse_mm``).
+
+        Returns the number of pages brought back; corrupt ones are counted in ``stats``.
+        """
+        type_ = si.type
+        n = 0
+        for key in sorted(self.table):
+            ptes, csums = self.table[key]
+            base = key << 9
+            for i in range(PTRS_PER_PTE):
+                pte = ptes[i]
+                if pte and pte != PTE_PRESENT and pte >> _SHIFT == type_:
+                    self.dirty.add(key)
+                    self._fault_in(base + i, ptes, csums, i, pte)
+                    n += 1
+        self.stats.swapped_in -= n  # brought back by swapoff, not by the trace
+        return n

@@ -1,0 +1,192 @@
+"""Kernel parameters: the machine's fixed configuration and the writable sysfs knobs.
+
+The zswap module parameters mirror ``/sys/module/zswap/parameters/`` (mm/zswap.c, 6.18: no
+``zpool``); values are parsed as the kernel's ``param_set_bool`` (kstrtobool), ``param_set_uint``
+(kstrtouint) and ``param_set_uint_minmax`` do, and shown as the kernel shows them (``Y``/``N``).
+ghostswap's own knobs live under ``/sys/kernel/ghostswap/`` so they are never mistaken for the
+kernel's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+from collections.abc import Callable
+
+from ghostswap_cli.errors import KernelError
+from ghostswap_cli.uapi import PAGE_SIZES, KernelConfig, max_swapfiles
+
+__all__ = (
+    "Param",
+    "PARAMS",
+    "MACHINE_PARAMS",
+    "kstrtobool",
+    "kstrtouint",
+    "parse_machine_value",
+    "PERSONALITIES",
+)
+
+PERSONALITIES = ("ghost", "mainline")
+CONFIG_NAMES = {
+    "distro-6.12": KernelConfig.DISTRO_6_12,
+    "distro-6.18": KernelConfig.DISTRO_6_18,
+    "minimal": KernelConfig.MINIMAL,
+}
+
+
+def kstrtobool(text: str) -> bool:
+    """lib/kstrtox.c ``kstrtobool``: y/Y/1/on true, n/N/0/off false, else -EINVAL."""
+    s = text.strip("\n")
+    if s[:1] in ("y", "Y", "1"):
+        return True
+    if s[:1] in ("n", "N", "0"):
+        return False
+    if s[:1] in ("o", "O") and s[1:2] in ("n", "N"):
+        return True
+    if s[:1] in ("o", "O") and s[1:2] in ("f", "F"):
+        return False
+    raise KernelError(errno.EINVAL)
+
+
+def kstrtouint(text: str) -> int:
+    """``kstrtouint(s, 0, ...)``: decimal, 0x hex or 0 octal; one trailing newline allowed."""
+    s = text[:-1] if text.endswith("\n") else text
+    if s.startswith("+"):
+        s = s[1:]
+    if not s or not all(c.isalnum() for c in s):
+        raise KernelError(errno.EINVAL)
+    try:
+        if s.lower().startswith("0x"):
+            value = int(s[2:], 16)
+        elif s.startswith("0") and len(s) > 1:
+            value = int(s[1:], 8)
+        else:
+            value = int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+    if value > 0xFFFFFFFF:
+        raise KernelError(errno.ERANGE)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    path: str
+    default: str
+    parse: Callable[[str], str]  # text written -> canonical stored value; raises KernelError
+    help: str
+
+
+def _bool(text: str) -> str:
+    return "Y" if kstrtobool(text) else "N"
+
+
+def _uint(text: str) -> str:
+    return str(kstrtouint(text))
+
+
+def _percent(text: str) -> str:
+    value = kstrtouint(text)
+    if value > 100:
+        raise KernelError(errno.EINVAL)
+    return str(value)
+
+
+def _level(text: str) -> str:
+    s = text.strip()
+    try:
+        value = int(s)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+    if not -7 <= value <= 22:
+        raise KernelError(errno.EINVAL)
+    return str(value)
+
+
+def _string(text: str) -> str:
+    # the kernel strstrip()s the value: `echo lz4 > compressor` writes "lz4\n"
+    return text.strip()
+
+
+ZSWAP = "/sys/module/zswap/parameters/"
+GHOSTSWAP = "/sys/kernel/ghostswap/"
+
+PARAMS: dict[str, Param] = {
+    p.path: p
+    for p in (
+        Param(ZSWAP + "enabled", "Y", _bool, "zswap on or off; stored entries stay when turned off"),
+        Param(ZSWAP + "compressor", "", _string, "crypto compressor for new entries"),
+        Param(ZSWAP + "max_pool_percent", "20", _uint, "pool limit as a percentage of RAM"),
+        Param(ZSWAP + "accept_threshold_percent", "90", _percent,
+              "after hitting the limit, accept stores again below this % of it"),
+        Param(ZSWAP + "shrinker_enabled", "N", _bool,
+              "memory-pressure shrinker (accepted; the simulator has no memory pressure)"),
+        Param(GHOSTSWAP + "compressor_level", "0", _level,
+              "level for zstd/lz4hc/deflate; 0 means the kernel's default (ghostswap extension)"),
+    )
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MachineParam:
+    name: str
+    default: str
+    check: Callable[[str], str]
+    help: str
+
+
+def _page_size(text: str) -> str:
+    value = int(text)
+    if value not in PAGE_SIZES:
+        raise ValueError(f"page size must be one of {', '.join(map(str, PAGE_SIZES))}")
+    return str(value)
+
+
+def _ram(text: str) -> str:
+    value = int(text)
+    if value < 16 << 20:
+        raise ValueError("RAM must be at least 16 MiB")
+    if value > 1 << 50:
+        raise ValueError("RAM must be at most 1 PiB")
+    return str(value)
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return check
+
+
+MACHINE_PARAMS: dict[str, MachineParam] = {
+    p.name: p
+    for p in (
+        MachineParam("personality", "ghost", _choice(*PERSONALITIES),
+                     "ghost: the RFC applied; mainline: stock read_swap_header"),
+        MachineParam("page_size", "4096", _page_size, "PAGE_SIZE of the simulated kernel"),
+        MachineParam("ram", str(4 << 30), _ram, "simulated RAM in bytes (MemTotal)"),
+        MachineParam("config", "distro-6.18", _choice(*CONFIG_NAMES),
+                     "kernel configuration that sets MAX_SWAPFILES"),
+        MachineParam("prio_scheme", "decrement", _choice("decrement", "shared"),
+                     "default priorities: decrement from -2 (6.12-6.18) or all -1 (mm-new 2025)"),
+        MachineParam("backing_rotational", "auto", _choice("auto", "0", "1"),
+                     "rotational flag of swapfiles' devices: auto reads sysfs"),
+        MachineParam("backing_discard", "auto", _choice("auto", "0", "1"),
+                     "discard support of swapfiles' devices: auto reads sysfs"),
+        MachineParam("ghost_rotate_leak", "0", _choice("0", "1"),
+                     "1 reproduces the RFC's nr_rotate_swap imbalance for ghost areas"),
+    )
+}
+
+
+def parse_machine_value(name: str, text: str) -> str:
+    try:
+        return MACHINE_PARAMS[name].check(text)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def machine_max_swapfiles(config_name: str) -> int:
+    return max_swapfiles(CONFIG_NAMES[config_name])

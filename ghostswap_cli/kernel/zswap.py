@@ -1,0 +1,364 @@
+"""zswap: a compressed cache of swap pages, with real compression and a real pool.
+
+Mirrors mm/zswap.c (store/load logic of 6.18, which matches late-2025 source; ghost changes from
+the RFC), organised like it: statistics, data structures, LRU, writeback, store/load.
+
+* ``zswap_store`` is a ladder of early rejections, each bumping one counter named like its
+  debugfs file. It checks the global limit with the accept-threshold hysteresis
+  (``zswap_check_limits``), compresses, refuses an output that is not smaller than a page
+  (``reject_compress_poor``; 6.12 accepted exactly PAGE_SIZE, 6.18 stores such pages raw when the
+  cgroup allows writeback: both are simplified to a reject here, as the ghost RFC needs), and
+  stores the object. Pool size is accounted with zsmalloc's size classes (``ZsPoolModel``).
+* On a rejected store while the pool is full, the global shrink worker runs (synchronously, at
+  once, where the kernel queues it): it writes back least recently used entries until the pool
+  is under the accept threshold or it failed ``MAX_RECLAIM_RETRIES`` times. With the RFC it is
+  only started when a real (non-ghost) swapfile is available; writeback of an entry whose slot
+  is on a ghost is refused with -EINVAL (``reject_reclaim_fail``).
+* The LRU gives every new entry a second chance (``referenced``), as ``shrink_memcg_cb``.
+
+Entries live in parallel arrays indexed by an entry id (id 0 is never used), so a stored page
+costs a few dozen bytes of process memory, not a Python object.
+"""
+
+from __future__ import annotations
+
+import errno
+from array import array
+from typing import TYPE_CHECKING
+
+from ghostswap_cli.kernel.compressors import (
+    DecompressError,
+    compressor_by_id,
+    compressor_id,
+    get_compressor,
+)
+from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+from ghostswap_cli.uapi import SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+
+if TYPE_CHECKING:
+    from ghostswap_cli.kernel.arena import Arena
+    from ghostswap_cli.kernel.machine import Kernel
+
+__all__ = ("Zswap", "ENTRY_CHUNK", "E_REFERENCED", "E_COMMITTED", "MAX_RECLAIM_RETRIES")
+
+MAX_RECLAIM_RETRIES = 16
+ENTRY_CHUNK = 4096  # entries per persisted record
+
+E_REFERENCED = 1  # second chance on the LRU
+E_COMMITTED = 2  # the pool bytes are referenced by the last committed state
+
+_EMPTY_I = array("I")
+_EMPTY_H = array("H")
+_EMPTY_Q = array("Q")
+
+
+class Zswap:
+    """The zswap pool of one simulated machine."""
+
+    def __init__(self, k: Kernel, arena: Arena, model: ZsPoolModel) -> None:
+        self.k = k
+        self.arena = arena
+        self.model = model
+        self.page_size = k.page_size
+        # entry arrays, index = entry id
+        self.e_handle = array("I", [0])
+        self.e_len = array("H", [0])
+        self.e_swp = array("Q", [0])
+        self.e_prev = array("I", [0])
+        self.e_next = array("I", [0])
+        self.e_flags = bytearray(1)
+        self.e_comp = bytearray(1)
+        self.free_ids = array("I")
+        self.lru_head = 0
+        self.lru_tail = 0
+        self.stored_pages = 0
+        self.pool_reached_full = False
+        self.dirty: set[int] = set()
+        self.new_entries = array("I")
+        self._comp_cache: dict[int, object] = {}
+        # stores refused for a reason the kernel has no counter for (this process only)
+        self.session = {"pool_limit": 0, "disabled": 0}
+        self._compressor = None
+        self._compressor_key: tuple[str, int] | None = None
+
+    # --- tunables ---------------------------------------------------------------------------
+    def current_compressor(self):
+        name = self.k.param("compressor")
+        level = int(self.k.param("/sys/kernel/ghostswap/compressor_level") or 0) or None
+        key = (name, level or 0)
+        if key != self._compressor_key:
+            self._compressor = get_compressor(name, level)
+            self._compressor_key = key
+        return self._compressor
+
+    def max_pages(self) -> int:
+        """``zswap_max_pages``: totalram_pages * max_pool_percent / 100."""
+        return self.k.totalram_pages * int(self.k.param("max_pool_percent")) // 100
+
+    def accept_thr_pages(self) -> int:
+        return self.max_pages() * int(self.k.param("accept_threshold_percent")) // 100
+
+    def total_pages(self) -> int:
+        return self.model.pool_pages
+
+    def check_limits(self) -> bool:
+        """``zswap_check_limits``: True while stores must be refused."""
+        cur = self.model.pool_pages
+        max_pages = self.max_pages()
+        if cur >= max_pages:
+            self.k.counters["pool_limit_hit"] += 1
+            self.pool_reached_full = True
+        elif self.pool_reached_full and cur <= self.accept_thr_pages():
+            self.pool_reached_full = False
+        return self.pool_reached_full
+
+    # --- entries ----------------------------------------------------------------------------
+    def _alloc_id(self) -> int:
+        if self.free_ids:
+            return self.free_ids.pop()
+        eid = len(self.e_handle)
+        self.e_handle.append(0)
+        self.e_len.append(0)
+        self.e_swp.append(0)
+        self.e_prev.append(0)
+        self.e_next.append(0)
+        self.e_flags.append(0)
+        self.e_comp.append(0)
+        return eid
+
+    def _lru_add(self, eid: int) -> None:
+        tail = self.lru_tail
+        self.e_prev[eid] = tail
+        self.e_next[eid] = 0
+        if tail:
+            self.e_next[tail] = eid
+            self.dirty.add(tail >> 12)
+        else:
+            self.lru_head = eid
+        self.lru_tail = eid
+
+    def _lru_del(self, eid: int) -> None:
+        prev = self.e_prev[eid]
+        nxt = self.e_next[eid]
+        if prev:
+            self.e_next[prev] = nxt
+            self.dirty.add(prev >> 12)
+        else:
+            self.lru_head = nxt
+        if nxt:
+            self.e_prev[nxt] = prev
+            self.dirty.add(nxt >> 12)
+        else:
+            self.lru_tail = prev
+        self.e_prev[eid] = self.e_next[eid] = 0
+
+    def _entry_free(self, eid: int) -> None:
+        """``zswap_entry_free``: unlink from the LRU, free the object, uncharge."""
+        self._lru_del(eid)
+        length = self.e_len[eid]
+        self.arena.free(self.e_handle[eid], length, bool(self.e_flags[eid] & E_COMMITTED))
+        self.model.obj_free(self.model.size_class(length))
+        self.e_handle[eid] = 0
+        self.e_len[eid] = 0
+        self.e_swp[eid] = 0
+        self.e_flags[eid] = 0
+        self.free_ids.append(eid)
+        self.dirty.add(eid >> 12)
+        self.stored_pages -= 1
+
+    # --- store / load -----------------------------------------------------------------------
+    def zswap_store(self, swp: int, page: bytes) -> int:
+        """Store ``page`` for swap entry ``swp``; returns the entry id, or 0 if rejected."""
+        k = self.k
+        if k.params["/sys/module/zswap/parameters/enabled"] != "Y":
+            self.session["disabled"] += 1
+            return 0
+        if self.check_limits():
+            self.session["pool_limit"] += 1
+            self._reject_while_full()
+            return 0
+        comp = self.current_compressor()
+        data = comp.compress(page)
+        dlen = len(data)
+        if dlen >= self.page_size:
+            k.counters["reject_compress_poor"] += 1
+            self._reject_while_full()
+            return 0
+        if self.model.obj_store(dlen) < 0:  # pragma: no cover - dlen < PAGE_SIZE here
+            k.counters["reject_alloc_fail"] += 1
+            return 0
+        eid = self._alloc_id()
+        self.e_handle[eid] = self.arena.store(data)
+        self.e_len[eid] = dlen
+        self.e_swp[eid] = swp
+        self.e_flags[eid] = E_REFERENCED
+        self.e_comp[eid] = compressor_id(comp.name)
+        self._lru_add(eid)
+        self.dirty.add(eid >> 12)
+        self.new_entries.append(eid)
+        self.stored_pages += 1
+        k.counters["zswpout"] += 1
+        return eid
+
+    def _reject_while_full(self) -> None:
+        # RFC: only queue the shrink worker when a real swapfile can take the writeback
+        if self.pool_reached_full and (
+            self.k.personality != "ghost" or self.k.nr_real_swapfiles() > 0
+        ):
+            self.shrink_worker()
+
+    def decompress(self, eid: int) -> bytes | None:
+        """The page stored in entry ``eid``, or None if it cannot be decompressed."""
+        length = self.e_len[eid]
+        data = self.arena.read(self.e_handle[eid], length)
+        cid = self.e_comp[eid]
+        comp = self._comp_cache.get(cid)
+        if comp is None:
+            comp = self._comp_cache[cid] = compressor_by_id(cid)
+        try:
+            return comp.decompress(data, self.page_size)
+        except DecompressError:
+            self.k.counters["decompress_fail"] += 1
+            return None
+
+    def zswap_load(self, eid: int) -> bytes | None:
+        """``zswap_load``: decompress and free the entry (exclusive load). None on failure."""
+        page = self.decompress(eid)
+        if page is not None:
+            self.k.counters["zswpin"] += 1
+        self._entry_free(eid)
+        return page
+
+    def zswap_invalidate(self, eid: int) -> None:
+        self._entry_free(eid)
+
+    # --- writeback --------------------------------------------------------------------------
+    def zswap_writeback_entry(self, eid: int) -> int:
+        """Write entry ``eid`` back to its slot; 0 or a negative errno (RFC: ghost -> -EINVAL)."""
+        swp = self.e_swp[eid]
+        si = self.k.swap_info_for_type(swp >> SWP_TYPE_SHIFT)
+        if si is None:
+            return -errno.ENOENT
+        if si.is_ghost:
+            return -errno.EINVAL
+        page = self.decompress(eid)
+        if page is None:
+            return -errno.EIO
+        offset = swp & SWP_OFFSET_MASK
+        self.k.page_io.swap_writepage_disk(si, offset, page)
+        self._entry_free(eid)
+        self.k.mm.note_written_back(si, offset)
+        self.k.counters["zswpwb"] += 1
+        return 0
+
+    def shrink_one(self) -> int:
+        """``shrink_memcg`` for one entry: 0 if written back, else a negative errno."""
+        eid = self.lru_head
+        if not eid:
+            return -errno.ENOENT
+        # rotate first, as shrink_memcg_cb does, so a failed entry ends at the tail
+        self._lru_del(eid)
+        self._lru_add(eid)
+        if self.e_flags[eid] & E_REFERENCED:
+            self.e_flags[eid] &= ~E_REFERENCED
+            self.dirty.add(eid >> 12)
+            return -errno.EAGAIN
+        ret = self.zswap_writeback_entry(eid)
+        if ret:
+            self.k.counters["reject_reclaim_fail"] += 1
+        else:
+            self.k.counters["written_back_pages"] += 1
+        return ret
+
+    def shrink_worker(self) -> None:
+        """Write back LRU entries until the pool is under the accept threshold."""
+        thr = self.accept_thr_pages()
+        failures = 0
+        while self.model.pool_pages > thr:
+            ret = self.shrink_one()
+            if ret == -errno.ENOENT:
+                break
+            if ret:
+                failures += 1
+                if failures == MAX_RECLAIM_RETRIES:
+                    break
+
+    # --- persistence ------------------------------------------------------------------------
+    def chunk_bytes(self, chunk: int) -> bytes:
+        lo = chunk * ENTRY_CHUNK
+        hi = min(lo + ENTRY_CHUNK, len(self.e_handle))
+        return b"".join(
+            (
+                (hi - lo).to_bytes(4, "little"),
+                self.e_handle[lo:hi].tobytes(),
+                self.e_len[lo:hi].tobytes(),
+                self.e_swp[lo:hi].tobytes(),
+                self.e_prev[lo:hi].tobytes(),
+                self.e_next[lo:hi].tobytes(),
+                bytes(self.e_flags[lo:hi]),
+                bytes(self.e_comp[lo:hi]),
+            )
+        )
+
+    def ensure_size(self, n: int) -> None:
+        """Grow the entry arrays to ``n`` ids (new ids are free slots of the arrays)."""
+        grow = n - len(self.e_handle)
+        if grow > 0:
+            self.e_handle.frombytes(bytes(4 * grow))
+            self.e_len.frombytes(bytes(2 * grow))
+            self.e_swp.frombytes(bytes(8 * grow))
+            self.e_prev.frombytes(bytes(4 * grow))
+            self.e_next.frombytes(bytes(4 * grow))
+            self.e_flags.extend(bytes(grow))
+            self.e_comp.extend(bytes(grow))
+
+    def load_chunk(self, chunk: int, data: bytes) -> None:
+        n = int.from_bytes(data[:4], "little")
+        lo = chunk * ENTRY_CHUNK
+        if n > ENTRY_CHUNK or len(data) != 4 + 24 * n:
+            raise ValueError(f"zswap entry record {chunk}: {len(data)} bytes for {n} entries")
+        self.ensure_size(lo + n)
+        pos = 4
+        for arr, width in (
+            (self.e_handle, 4), (self.e_len, 2), (self.e_swp, 8), (self.e_prev, 4), (self.e_next, 4)
+        ):
+            part = array(arr.typecode)
+            part.frombytes(data[pos : pos + width * n])
+            arr[lo : lo + n] = part
+            pos += width * n
+        self.e_flags[lo : lo + n] = data[pos : pos + n]
+        pos += n
+        self.e_comp[lo : lo + n] = data[pos : pos + n]
+
+    def state_bytes(self) -> bytes:
+        head = array(
+            "Q",
+            [self.lru_head, self.lru_tail, self.stored_pages, int(self.pool_reached_full),
+             len(self.e_handle), len(self.free_ids)],
+        )
+        return head.tobytes() + self.free_ids.tobytes()
+
+    def restore_state(self, data: bytes) -> int:
+        head = array("Q")
+        head.frombytes(data[:48])
+        self.lru_head, self.lru_tail, self.stored_pages = head[0], head[1], head[2]
+        self.pool_reached_full = bool(head[3])
+        nfree = head[5]
+        self.free_ids = array("I")
+        self.free_ids.frombytes(data[48 : 48 + 4 * nfree])
+        return head[4]
+
+    def mark_committed(self) -> None:
+        """After a commit: every entry created since the last one is now in the committed state."""
+        flags = self.e_flags
+        swp = self.e_swp
+        for eid in self.new_entries:
+            if swp[eid]:  # a live entry always has a swap entry (offset 0 is the header)
+                flags[eid] |= E_COMMITTED
+        self.new_entries = array("I")
+
+    def live_entries(self):
+        swp = self.e_swp
+        for eid in range(1, len(swp)):
+            if swp[eid]:
+                yield eid

@@ -1,0 +1,1 @@
+"""The state directory: one SQLite database plus the zswap pool arena."""

@@ -1,0 +1,312 @@
+"""The state directory and its SQLite database.
+
+Layout of a state directory (created 0700; symlinks refused)::
+
+    DIR/state.db      SQLite (WAL): swap_info table, clusters, page table, zswap index, params,
+                      counters, kernel log                                            (0600)
+    DIR/zswap.pool    the zswap pool arena (compressed objects and resident pages)    (0600)
+    DIR/lock          flock(2) target that serialises writers between processes       (0600)
+
+Writers take an exclusive ``flock`` on ``lock`` for the whole command and do all their changes
+in one SQLite transaction, so two processes never interleave and a failed command changes
+nothing. Readers use WAL snapshots and never block writers, nor are they blocked by them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ghostswap_cli.errors import StateError
+
+__all__ = (
+    "SCHEMA_VERSION",
+    "DB_NAME",
+    "POOL_NAME",
+    "LOCK_NAME",
+    "prepare_state_dir",
+    "connect",
+    "state_lock",
+    "StateDB",
+)
+
+SCHEMA_VERSION = 1
+DB_NAME = "state.db"
+POOL_NAME = "zswap.pool"
+LOCK_NAME = "lock"
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE params (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE swap_info (
+    type INTEGER PRIMARY KEY,
+    flags INTEGER NOT NULL,
+    prio INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    file_size INTEGER NOT NULL,
+    file_mtime_ns INTEGER NOT NULL,
+    max INTEGER NOT NULL,
+    pages INTEGER NOT NULL,
+    inuse_pages INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    uuid TEXT NOT NULL,
+    nr_extents INTEGER NOT NULL,
+    span INTEGER NOT NULL,
+    swap_flags INTEGER NOT NULL,
+    active_seq INTEGER NOT NULL,
+    avail_seq INTEGER NOT NULL,
+    badpages BLOB NOT NULL,
+    allocator BLOB NOT NULL
+);
+CREATE TABLE clusters (type INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+                       PRIMARY KEY (type, idx)) WITHOUT ROWID;
+CREATE TABLE ptes (chunk INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE zswap_entries (chunk INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE klog (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, level INTEGER NOT NULL,
+                   text TEXT NOT NULL);
+"""
+
+# Older schemas we know how to bring forward: version -> SQL that moves it to version + 1.
+MIGRATIONS: dict[int, str] = {}
+
+
+def _refuse_symlink(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise StateError(f"{path}: refusing to use a symbolic link in the state directory")
+
+
+def prepare_state_dir(directory: Path, create: bool = True) -> Path:
+    """Make sure ``directory`` exists (0700) and is a real directory, not a symlink."""
+    directory = Path(directory)
+    _refuse_symlink(directory)
+    if not directory.exists():
+        if not create:
+            raise StateError(f"{directory}: no state directory (run `ghostswap kernel init`)")
+        try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise StateError(f"{directory}: cannot create state directory: {e.strerror}") from e
+    if not directory.is_dir():
+        raise StateError(f"{directory}: not a directory")
+    for name in (DB_NAME, POOL_NAME, LOCK_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+        _refuse_symlink(directory / name)
+    return directory
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` 0600 if missing, without following a symlink planted there."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StateError(f"{path}: refusing to use a symbolic link in the state directory") from e
+        raise StateError(f"{path}: {e.strerror}") from e
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def state_lock(
+    directory: Path, on_wait: Callable[[], None] | None = None, timeout: float | None = None
+) -> Iterator[None]:
+    """Hold the writers' lock of ``directory``; ``on_wait`` is called once after a second."""
+    path = directory / LOCK_NAME
+    _create_private(path)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            start = time.monotonic()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    waited = time.monotonic() - start
+                    if timeout is not None and waited > timeout:
+                        raise StateError(
+                            f"{directory}: state is locked by another ghostswap process"
+                        ) from None
+                    if timeout is None and waited > 1.0:
+                        if on_wait:
+                            on_wait()  # say so once, when the wait is noticeable
+                        fcntl.flock(fd, fcntl.LOCK_EX)  # then queue in the kernel
+                        break
+                    time.sleep(0.001)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _corrupt(path: Path, detail: str) -> StateError:
+    return StateError(
+        f"{path}: state database is unreadable ({detail}); move the state directory away or "
+        f"run `ghostswap kernel reset --force` to start a fresh kernel"
+    )
+
+
+def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3.Connection:
+    """Open ``state.db``; create and initialise the schema if ``create`` and it is missing."""
+    path = directory / DB_NAME
+    exists = path.exists()
+    if not exists and not create:
+        raise StateError(f"{directory}: no state database (run `ghostswap kernel init`)")
+    if not exists:
+        _create_private(path)
+    try:
+        if readonly:
+            uri = f"file:{path}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                # a read-only filesystem or similar; rollback journal is still transactional
+                pass
+            conn.execute("PRAGMA synchronous = NORMAL")
+        version = _schema_version(conn)
+    except sqlite3.DatabaseError as e:
+        raise _corrupt(path, str(e)) from e
+    if version is None:
+        if readonly:
+            raise StateError(f"{directory}: state database is not initialised")
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path, 0o600)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if _schema_version(conn) is None:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise _corrupt(path, str(e)) from e
+    elif version != SCHEMA_VERSION:
+        _migrate(conn, path, version, readonly)
+    return conn
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
+    ).fetchone()
+    if row is None:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except ValueError:
+        return -1
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: int, readonly: bool) -> None:
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{path}: state was written by a newer ghostswap (schema {version}, this one "
+            f"understands {SCHEMA_VERSION}); upgrade ghostswap or use another --state"
+        )
+    if version < 1 or any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+        raise StateError(
+            f"{path}: state schema {version} cannot be migrated to {SCHEMA_VERSION}; "
+            f"run `ghostswap kernel reset --force` to start a fresh kernel"
+        )
+    if readonly:
+        raise StateError(f"{path}: state schema {version} needs migrating; run any write command")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for v in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[v].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class StateDB:
+    """A thin wrapper that turns every SQLite failure into a StateError with a way out."""
+
+    def __init__(self, directory: Path, conn: sqlite3.Connection) -> None:
+        self.directory = directory
+        self.path = directory / DB_NAME
+        self.conn = conn
+
+    def execute(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.DatabaseError as e:
+            raise _corrupt(self.path, str(e)) from e
+
+    def executemany(self, sql: str, rows) -> None:
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.DatabaseError as e:
+            raise _corrupt(self.path, str(e)) from e
+
+    def begin(self, write: bool) -> None:
+        self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    # small typed helpers ------------------------------------------------------------------
+    def get_blob(self, name: str) -> bytes | None:
+        row = self.execute("SELECT data FROM blobs WHERE name=?", (name,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put_blob(self, name: str, data: bytes) -> None:
+        self.execute(
+            "INSERT INTO blobs(name, data) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET data=excluded.data",
+            (name, data),
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
