@@ -63,13 +63,12 @@ def make_swapfile(path: Path, size: int, page_size: int, *, ghost: bool, label: 
 def demo(app: App, trace: Path | None, as_json: bool, no_progress: bool) -> None:
     """Make a ghost swapfile and a real swapfile in the state directory, enable them, replay
     the bundled example trace through zswap, and print /proc/swaps and the report."""
+    from ghostswap_cli.cli.replay import EXIT_CORRUPT, _with_progress, format_report
     from ghostswap_cli.codec.trace import open_trace
     from ghostswap_cli.errors import KernelError
     from ghostswap_cli.kernel.swapfile import swap_show, sys_swapon
     from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
     from ghostswap_cli.uapi import SWAP_FLAG_PREFER
-
-    from ghostswap_cli.cli.replay import EXIT_CORRUPT, _with_progress, format_report
 
     term = app.terminal
     trace = trace or example_trace()

@@ -170,7 +170,7 @@ def show(app: App, as_json: bool) -> None:
         f"nr_real_swapfiles   {info['nr_real_swapfiles']}",
         f"least_priority      {info['least_priority']}",
         f"swap cache pages    {info['swapcache_pages']}",
-        f"zswap               " + ", ".join(f"{n}={v}" for n, v in info["zswap"]["parameters"].items()),
+        "zswap               " + ", ".join(f"{n}={v}" for n, v in info["zswap"]["parameters"].items()),
         f"zswap pool          {info['zswap']['stored_pages']} pages stored, {info['zswap']['pool_total_size']} bytes",
     ]
     app.terminal.out("\n".join(lines) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -92,27 +93,25 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         if timeline is None:
             timeline = plot.with_suffix(".csv")
     term = app.terminal
-    timeline_file = None
-    with app.guard(f"{trace}: " if not trace.exists() else ""):
+    with app.guard(f"{trace}: " if not trace.exists() else ""), contextlib.ExitStack() as stack:
         if not trace.exists():
             from ghostswap_cli.errors import ToolError
 
             raise ToolError("No such file or directory")
-        timeline_file = open(timeline, "w", newline="", encoding="utf-8") if timeline else None
-        try:
-            with open_trace(trace, allow_dirs=allow_dirs) as reader, app.kernel() as k:
-                options = ReplayOptions(
-                    compressor=compressor, level=level, timeline=timeline_file,
-                    timeline_every=timeline_every, commit_every=commit_every,
-                )
-                show_progress = not no_progress and term.is_interactive(sys.stderr)
-                if show_progress:
-                    report = _with_progress(app, reader, options, k)
-                else:
-                    report = replay_trace(k, reader, options)
-        finally:
-            if timeline_file is not None:
-                timeline_file.close()
+        timeline_file = (
+            stack.enter_context(open(timeline, "w", newline="", encoding="utf-8"))
+            if timeline else None
+        )
+        reader = stack.enter_context(open_trace(trace, allow_dirs=allow_dirs))
+        k = stack.enter_context(app.kernel())
+        options = ReplayOptions(
+            compressor=compressor, level=level, timeline=timeline_file,
+            timeline_every=timeline_every, commit_every=commit_every,
+        )
+        if not no_progress and term.is_interactive(sys.stderr):
+            report = _with_progress(app, reader, options, k)
+        else:
+            report = replay_trace(k, reader, options)
     if plot is not None and timeline is not None:
         from ghostswap_cli.replay.plot import plot_timeline
 

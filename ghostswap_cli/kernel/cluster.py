@@ -46,6 +46,7 @@ LOC_DISK = 4  # written to the backing file at the slot's offset
 LOC_KIND = 0x7F
 LOC_COMMITTED = 0x80  # the data is referenced by the last committed state: defer its reuse
 
+_CL = SWAPFILE_CLUSTER
 _ZERO_MAP = bytes(SWAPFILE_CLUSTER)
 _ZERO_REF = array("I", bytes(4 * SWAPFILE_CLUSTER))
 
@@ -91,7 +92,8 @@ class SwapSlots:
         self.next_fresh = 0  # clusters below this index have been handed out at least once
         self.freed: collections.deque[int] = collections.deque()  # free list tail
         self.nonfull: collections.deque[int] = collections.deque()
-        self.next_offset = 0  # the CPU's next slot (0: none), si->percpu_cluster->next
+        self.cur: Cluster | None = None  # the CPU's cluster, si->percpu_cluster
+        self.cur_next = 0  # next slot to try in it
         self.inuse_pages = 0  # allocated slots, bad slots excluded
         self.dirty: set[int] = set()
         self.dropped: set[int] = set()  # clusters freed since the last save, to delete
@@ -143,13 +145,24 @@ class SwapSlots:
 
     def alloc(self) -> int:
         """``cluster_alloc_swap_entry`` for order 0: the offset of a free slot, or 0 if full."""
-        off = self.next_offset
-        if off:
-            c = self.clusters.get(off // SWAPFILE_CLUSTER)
-            if c is not None and c.count < SWAPFILE_CLUSTER:
-                slot = self._scan(c, off % SWAPFILE_CLUSTER)
-                if slot >= 0:
-                    return self._take(c, slot)
+        c = self.cur
+        if c is not None:
+            # the CPU's cluster (si->percpu_cluster): continue from its next offset
+            m = c.map
+            i = m.find(0, self.cur_next)
+            if i < 0 and self.cur_next:
+                i = m.find(0, 0, self.cur_next)
+            if i >= 0:
+                m[i] = 1
+                c.count += 1
+                self.inuse_pages += 1
+                self.dirty.add(c.idx)
+                if c.count < _CL and i + 1 < _CL:
+                    self.cur_next = i + 1
+                else:
+                    self._drop_cur(c)
+                return c.idx * _CL + i
+            self._drop_cur(c)
         c = self._take_free_cluster()
         if c is None:
             while self.nonfull:
@@ -158,43 +171,57 @@ class SwapSlots:
                 if c is None:
                     continue
                 c.on_nonfull = False
-                if c.count < SWAPFILE_CLUSTER:
+                if c.count < _CL:
                     break
             else:
                 return 0
-        slot = self._scan(c, 0)
-        if slot < 0:  # pragma: no cover - count said there was room
-            return 0
-        return self._take(c, slot)
+        self.cur = c
+        self.cur_next = 0
+        return self.alloc()
 
-    @staticmethod
-    def _scan(c: Cluster, start: int) -> int:
-        i = c.map.find(0, start)
-        if i < 0 and start:
-            i = c.map.find(0, 0, start)
-        return i
+    def _drop_cur(self, c: Cluster) -> None:
+        """The CPU moves off its cluster; one with free slots left joins the nonfull tail."""
+        self.cur = None
+        if c.count < _CL and not c.on_nonfull:
+            c.on_nonfull = True
+            self.nonfull.append(c.idx)
 
-    def _take(self, c: Cluster, slot: int) -> int:
-        c.map[slot] = 1
-        c.count += 1
-        self.inuse_pages += 1
-        self.dirty.add(c.idx)
-        offset = c.idx * SWAPFILE_CLUSTER + slot
-        nxt = offset + 1
-        self.next_offset = nxt if nxt % SWAPFILE_CLUSTER and c.count < SWAPFILE_CLUSTER else 0
-        return offset
+    @property
+    def next_offset(self) -> int:
+        """``si->percpu_cluster->next[0]`` as an absolute offset (0: none)."""
+        c = self.cur
+        return 0 if c is None else c.idx * _CL + self.cur_next
+
+    @next_offset.setter
+    def next_offset(self, offset: int) -> None:
+        if offset:
+            self.cur = self.clusters.get(offset // _CL)
+            self.cur_next = offset % _CL
+        else:
+            self.cur = None
+            self.cur_next = 0
 
     # freeing -----------------------------------------------------------------------------
     def free(self, offset: int) -> None:
         """``swap_entry_range_free`` for one slot: count to 0, data reference dropped."""
-        c = self.clusters[offset // SWAPFILE_CLUSTER]
-        i = offset % SWAPFILE_CLUSTER
-        if c.loc[i] == LOC_DISK | LOC_COMMITTED:
+        c = self.clusters[offset // _CL]
+        i = offset % _CL
+        loc = c.loc[i]
+        if loc == LOC_DISK | LOC_COMMITTED:
             # the last committed state still maps this slot to data on disk: hold the slot
             # (as the swap slots cache holds freed entries) until the next commit
             c.map[i] = SWAP_HAS_CACHE
             c.loc[i] = LOC_NONE
             self.pending_free.append(offset)
+            self.dirty.add(c.idx)
+            return
+        if 1 < c.count < _CL:
+            # the common case, inline: the cluster stays in use and on the list it is on
+            c.map[i] = 0
+            c.loc[i] = LOC_NONE
+            c.ref[i] = 0
+            c.count -= 1
+            self.inuse_pages -= 1
             self.dirty.add(c.idx)
             return
         self._release(c, i)
@@ -208,19 +235,20 @@ class SwapSlots:
         idx = c.idx
         if c.count == 0 and idx not in self._special:
             # free_cluster: metadata goes away, the cluster joins the tail of the free list
+            if c.on_nonfull:
+                self.nonfull.remove(idx)
             del self.clusters[idx]
             self.dirty.discard(idx)
             self.dropped.add(idx)
             self.freed.append(idx)
-            if self.next_offset // SWAPFILE_CLUSTER == idx:
-                self.next_offset = 0
+            if self.cur is c:
+                self.cur = None
             return
         self.dirty.add(idx)
-        if not c.on_nonfull and c.count < SWAPFILE_CLUSTER:
+        if not c.on_nonfull and c.count < SWAPFILE_CLUSTER and self.cur is not c:
             # partial_free_cluster: a full cluster with a hole goes to the nonfull tail
-            if self.next_offset // SWAPFILE_CLUSTER != idx:
-                c.on_nonfull = True
-                self.nonfull.append(idx)
+            c.on_nonfull = True
+            self.nonfull.append(idx)
 
     def release_pending(self) -> int:
         """Free the slots held since the last commit; called just before committing."""
@@ -271,7 +299,11 @@ class SwapSlots:
         self.nr_clusters = (max_pages + SWAPFILE_CLUSTER - 1) // SWAPFILE_CLUSTER
         a = array("Q")
         a.frombytes(state)
-        self.next_fresh, self.next_offset, self.inuse_pages = a[0], a[1], a[2]
+        self.clusters = clusters
+        self.cur = None
+        self.cur_next = 0
+        self.next_fresh, self.inuse_pages = a[0], a[2]
+        self.next_offset = a[1]
         nfreed, nnonfull, nspecial = a[3], a[4], a[5]
         pos = 6
         self.freed = collections.deque(a[pos : pos + nfreed])
@@ -279,7 +311,6 @@ class SwapSlots:
         self.nonfull = collections.deque(a[pos : pos + nnonfull])
         pos += nnonfull
         self._special = set(a[pos : pos + nspecial])
-        self.clusters = clusters
         for idx in self.nonfull:
             c = clusters.get(idx)
             if c is not None:

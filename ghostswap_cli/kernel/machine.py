@@ -205,6 +205,12 @@ class Kernel:
             name = ZSWAP + name
         return self.params[name]
 
+    def set_param(self, path: str, value: str) -> None:
+        """Store a validated parameter value; zswap picks the change up at once."""
+        self.params[path] = value
+        if self._zswap is not None:
+            self._zswap.refresh()
+
     # --- the swap table ---------------------------------------------------------------------
     def swap_info_for_type(self, type_: int) -> SwapInfoStruct | None:
         return self.swap_info[type_] if 0 <= type_ < len(self.swap_info) else None
@@ -260,6 +266,12 @@ class Kernel:
         for g in groups:
             devs = g[0]
             n = len(devs)
+            if n == 1:
+                si = devs[0]
+                off = si.slots.alloc()
+                if off:
+                    return si, off
+                continue
             start = g[1]
             for j in range(n):
                 si = devs[(start + j) % n]

@@ -118,8 +118,12 @@ class MM:
         return t[0][i], t[1][i]
 
     # --- swap-out ---------------------------------------------------------------------------
-    def swap_out(self, vpn: int, page: bytes) -> None:
-        """Reclaim page ``vpn`` holding ``page``: give it a slot and write it out."""
+    def swap_out(self, vpn: int, page: bytes, compressed: bytes | None = None) -> None:
+        """Reclaim page ``vpn`` holding ``page``: give it a slot and write it out.
+
+        ``compressed`` is ``page`` already run through the current zswap compressor (a replay
+        compresses ahead in a worker thread); zswap then skips compressing it again.
+        """
         key = vpn >> 9
         i = vpn & 511
         ptes, csums = self._pte_page(key)
@@ -149,7 +153,7 @@ class MM:
         else:
             csum = zlib.crc32(page)
             swp = (si.type << _SHIFT) | offset
-            eid = k.zswap.zswap_store(swp, page)
+            eid = k.zswap.zswap_store(swp, page, compressed)
             if eid:
                 c.loc[j] = LOC_ZSWAP
                 c.ref[j] = eid
@@ -220,16 +224,23 @@ class MM:
         k = self.k
         si = k.swap_info[pte >> _SHIFT]
         offset = pte & _MASK
-        page = self._read_slot(si, offset)
-        si.slots.free(offset)
+        slots = si.slots
+        c = slots.clusters[offset // _CL]
+        j = offset % _CL
+        if c.loc[j] == LOC_ZSWAP:  # the common case, inline: zswap_load
+            page = k.zswap.zswap_load(c.ref[j])
+        else:
+            page = self._read_slot(si, offset)
+        slots.free(offset)
         ptes[i] = PTE_PRESENT
         self.present_pages += 1
         self.swapped_pages -= 1
-        self.stats.swapped_in += 1
+        st = self.stats
+        st.swapped_in += 1
         if page is None or zlib.crc32(page) != csums[i]:
-            self.stats.corrupt_pages += 1
-            if len(self.stats.corrupt_vpns) < 1000:
-                self.stats.corrupt_vpns.append(vpn)
+            st.corrupt_pages += 1
+            if len(st.corrupt_vpns) < 1000:
+                st.corrupt_vpns.append(vpn)
             k.counters["corrupt_pages"] += 1
             page = None
         csums[i] = 0

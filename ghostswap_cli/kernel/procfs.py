@@ -123,7 +123,7 @@ def write_file(k: Kernel, path: str, value: str) -> None:
         except KernelError:
             k.printk.pr_err(f"zswap: compressor {name} not available")
             raise
-        k.params[path] = name
+        k.set_param(path, name)
         return
     if path.endswith("/compressor_level"):
         from ghostswap_cli.kernel.compressors import get_compressor
@@ -131,6 +131,6 @@ def write_file(k: Kernel, path: str, value: str) -> None:
         level = p.parse(value)
         if level != "0":
             get_compressor(k.params["/sys/module/zswap/parameters/compressor"], int(level))
-        k.params[path] = level
+        k.set_param(path, level)
         return
-    k.params[path] = p.parse(value)
+    k.set_param(path, p.parse(value))

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ("Zswap", "ENTRY_CHUNK", "E_REFERENCED", "E_COMMITTED", "MAX_RECLAIM_RETRIES")
 
 MAX_RECLAIM_RETRIES = 16
+ZSWAP_PARAMS = "/sys/module/zswap/parameters/"
 ENTRY_CHUNK = 4096  # entries per persisted record
 
 E_REFERENCED = 1  # second chance on the LRU
@@ -78,25 +79,33 @@ class Zswap:
         self._comp_cache: dict[int, object] = {}
         # stores refused for a reason the kernel has no counter for (this process only)
         self.session = {"pool_limit": 0, "disabled": 0}
-        self._compressor = None
-        self._compressor_key: tuple[str, int] | None = None
+        self.refresh()
 
     # --- tunables ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the module parameters (after a write to /sys/module/zswap/parameters)."""
+        k = self.k
+        self.enabled = k.params[ZSWAP_PARAMS + "enabled"] == "Y"
+        name = k.params[ZSWAP_PARAMS + "compressor"]
+        level = int(k.params.get("/sys/kernel/ghostswap/compressor_level", "0") or 0) or None
+        self.compressor = get_compressor(name, level)
+        self.compress = self.compressor.compress
+        self.comp_id = compressor_id(self.compressor.name)
+        self.max_pool_pages = k.totalram_pages * int(k.params[ZSWAP_PARAMS + "max_pool_percent"]) // 100
+        self.accept_pages = (
+            self.max_pool_pages * int(k.params[ZSWAP_PARAMS + "accept_threshold_percent"]) // 100
+        )
+
     def current_compressor(self):
-        name = self.k.param("compressor")
-        level = int(self.k.param("/sys/kernel/ghostswap/compressor_level") or 0) or None
-        key = (name, level or 0)
-        if key != self._compressor_key:
-            self._compressor = get_compressor(name, level)
-            self._compressor_key = key
-        return self._compressor
+        return self.compressor
 
     def max_pages(self) -> int:
         """``zswap_max_pages``: totalram_pages * max_pool_percent / 100."""
-        return self.k.totalram_pages * int(self.k.param("max_pool_percent")) // 100
+        return self.max_pool_pages
 
     def accept_thr_pages(self) -> int:
-        return self.max_pages() * int(self.k.param("accept_threshold_percent")) // 100
+        """``zswap_accept_thr_pages``: max_pages * accept_threshold_percent / 100."""
+        return self.accept_pages
 
     def total_pages(self) -> int:
         return self.model.pool_pages
@@ -104,18 +113,16 @@ class Zswap:
     def check_limits(self) -> bool:
         """``zswap_check_limits``: True while stores must be refused."""
         cur = self.model.pool_pages
-        max_pages = self.max_pages()
-        if cur >= max_pages:
+        if cur >= self.max_pool_pages:
             self.k.counters["pool_limit_hit"] += 1
             self.pool_reached_full = True
-        elif self.pool_reached_full and cur <= self.accept_thr_pages():
+        elif self.pool_reached_full and cur <= self.accept_pages:
             self.pool_reached_full = False
         return self.pool_reached_full
 
     # --- entries ----------------------------------------------------------------------------
     def _alloc_id(self) -> int:
-        if self.free_ids:
-            return self.free_ids.pop()
+        """A new entry id at the end of the arrays (the caller reuses free ids first)."""
         eid = len(self.e_handle)
         self.e_handle.append(0)
         self.e_len.append(0)
@@ -154,50 +161,77 @@ class Zswap:
 
     def _entry_free(self, eid: int) -> None:
         """``zswap_entry_free``: unlink from the LRU, free the object, uncharge."""
-        self._lru_del(eid)
+        e_prev = self.e_prev
+        e_next = self.e_next
+        dirty = self.dirty
+        prev = e_prev[eid]
+        nxt = e_next[eid]
+        if prev:
+            e_next[prev] = nxt
+            dirty.add(prev >> 12)
+        else:
+            self.lru_head = nxt
+        if nxt:
+            e_prev[nxt] = prev
+            dirty.add(nxt >> 12)
+        else:
+            self.lru_tail = prev
+        e_prev[eid] = e_next[eid] = 0
         length = self.e_len[eid]
         self.arena.free(self.e_handle[eid], length, bool(self.e_flags[eid] & E_COMMITTED))
         self.model.obj_free(self.model.size_class(length))
-        self.e_handle[eid] = 0
-        self.e_len[eid] = 0
         self.e_swp[eid] = 0
         self.e_flags[eid] = 0
         self.free_ids.append(eid)
-        self.dirty.add(eid >> 12)
+        dirty.add(eid >> 12)
         self.stored_pages -= 1
 
     # --- store / load -----------------------------------------------------------------------
-    def zswap_store(self, swp: int, page: bytes) -> int:
-        """Store ``page`` for swap entry ``swp``; returns the entry id, or 0 if rejected."""
-        k = self.k
-        if k.params["/sys/module/zswap/parameters/enabled"] != "Y":
+    def zswap_store(self, swp: int, page: bytes, compressed: bytes | None = None) -> int:
+        """Store ``page`` for swap entry ``swp``; returns the entry id, or 0 if rejected.
+
+        ``compressed``, when given, is ``page`` compressed by the current compressor.
+        """
+        if not self.enabled:
             self.session["disabled"] += 1
             return 0
-        if self.check_limits():
+        model = self.model
+        # zswap_check_limits, with its no-op case (under the limit, not full) inline
+        if (self.pool_reached_full or model.pool_pages >= self.max_pool_pages) and self.check_limits():
             self.session["pool_limit"] += 1
             self._reject_while_full()
             return 0
-        comp = self.current_compressor()
-        data = comp.compress(page)
+        data = self.compress(page) if compressed is None else compressed
         dlen = len(data)
         if dlen >= self.page_size:
-            k.counters["reject_compress_poor"] += 1
+            self.k.counters["reject_compress_poor"] += 1
             self._reject_while_full()
             return 0
-        if self.model.obj_store(dlen) < 0:  # pragma: no cover - dlen < PAGE_SIZE here
-            k.counters["reject_alloc_fail"] += 1
+        if model.obj_store(dlen) < 0:  # pragma: no cover - dlen < PAGE_SIZE here
+            self.k.counters["reject_alloc_fail"] += 1
             return 0
-        eid = self._alloc_id()
+        free_ids = self.free_ids
+        eid = free_ids.pop() if free_ids else self._alloc_id()
         self.e_handle[eid] = self.arena.store(data)
         self.e_len[eid] = dlen
         self.e_swp[eid] = swp
         self.e_flags[eid] = E_REFERENCED
-        self.e_comp[eid] = compressor_id(comp.name)
-        self._lru_add(eid)
-        self.dirty.add(eid >> 12)
+        self.e_comp[eid] = self.comp_id
+        # list_lru_add at the tail
+        tail = self.lru_tail
+        self.e_prev[eid] = tail
+        self.e_next[eid] = 0
+        dirty = self.dirty
+        if tail:
+            self.e_next[tail] = eid
+            dirty.add(tail >> 12)
+        else:
+            self.lru_head = eid
+        self.lru_tail = eid
+        dirty.add(eid >> 12)
         self.new_entries.append(eid)
         self.stored_pages += 1
-        k.counters["zswpout"] += 1
+        self.k.counters["zswpout"] += 1
         return eid
 
     def _reject_while_full(self) -> None:
@@ -209,8 +243,7 @@ class Zswap:
 
     def decompress(self, eid: int) -> bytes | None:
         """The page stored in entry ``eid``, or None if it cannot be decompressed."""
-        length = self.e_len[eid]
-        data = self.arena.read(self.e_handle[eid], length)
+        data = self.arena.read(self.e_handle[eid], self.e_len[eid])
         cid = self.e_comp[eid]
         comp = self._comp_cache.get(cid)
         if comp is None:
@@ -223,9 +256,16 @@ class Zswap:
 
     def zswap_load(self, eid: int) -> bytes | None:
         """``zswap_load``: decompress and free the entry (exclusive load). None on failure."""
-        page = self.decompress(eid)
-        if page is not None:
+        data = self.arena.read(self.e_handle[eid], self.e_len[eid])
+        comp = self._comp_cache.get(self.e_comp[eid])
+        if comp is None:
+            comp = self._comp_cache[self.e_comp[eid]] = compressor_by_id(self.e_comp[eid])
+        try:
+            page = comp.decompress(data, self.page_size)
             self.k.counters["zswpin"] += 1
+        except DecompressError:
+            self.k.counters["decompress_fail"] += 1
+            page = None
         self._entry_free(eid)
         return page
 
