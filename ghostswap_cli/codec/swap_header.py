@@ -63,6 +63,9 @@ __all__ = (
     "LABEL_OFFSET",
     "UUID_OFFSET",
     "VERSION_OFFSET",
+    "PADDING_OFFSET",
+    "BOOTBITS_SIZE",
+    "detect_byteorder",
 )
 
 BOOTBITS_SIZE = 1024

@@ -340,6 +340,7 @@ class Kernel:
         for si in self.active():
             if si.slots is not None:
                 si.slots.release_pending()
+        self._mark_disk_slots_committed()
         if self._removed_types:
             for t in self._removed_types:
                 db.execute("DELETE FROM clusters WHERE type=?", (t,))
@@ -423,7 +424,13 @@ class Kernel:
             )
 
     def after_commit(self) -> None:
-        """The transaction is durable: pool extents and disk slots freed since may be reused."""
+        """The transaction is durable: pool extents freed since the last one may be reused."""
+        if self._arena is not None:
+            self._arena.commit()
+
+    def _mark_disk_slots_committed(self) -> None:
+        """Slots written to disk since the last commit are in the state about to be committed:
+        from now on their data must survive until the commit after they are freed."""
         for swp in self.new_disk_slots:
             si = self.swap_info_for_type(swp >> SWP_TYPE_SHIFT)
             if si is None or si.slots is None:
@@ -432,11 +439,8 @@ class Kernel:
             c = si.slots.clusters.get(offset // SWAPFILE_CLUSTER)
             if c is not None and c.loc[offset % SWAPFILE_CLUSTER] == LOC_DISK:
                 c.loc[offset % SWAPFILE_CLUSTER] = LOC_DISK | LOC_COMMITTED
+                si.slots.dirty.add(c.idx)
         self.new_disk_slots.clear()
-        if self._zswap is not None:
-            self._zswap.mark_committed()
-        if self._arena is not None:
-            self._arena.commit()
 
     def commit(self) -> None:
         """A checkpoint in the middle of a long command (``replay --commit-every``)."""

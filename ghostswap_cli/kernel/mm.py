@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from ghostswap_cli.kernel.cluster import (
     LOC_CACHE,
-    LOC_COMMITTED,
     LOC_DISK,
     LOC_KIND,
     LOC_ZERO,
@@ -212,7 +211,7 @@ class MM:
         if kind == LOC_CACHE:
             handle = c.ref[j]
             page = k.arena.read(handle, self.page_size)
-            k.arena.free(handle, self.page_size, bool(loc & LOC_COMMITTED))
+            k.arena.free(handle, self.page_size)
             k.counters["nr_swapcache_pages"] -= 1
             return page
         if kind == LOC_DISK and not si.is_ghost:
@@ -279,7 +278,7 @@ class MM:
         if kind == LOC_ZSWAP:
             k.zswap.zswap_invalidate(c.ref[j])
         elif kind == LOC_CACHE:
-            k.arena.free(c.ref[j], self.page_size, bool(loc & LOC_COMMITTED))
+            k.arena.free(c.ref[j], self.page_size)
             k.counters["nr_swapcache_pages"] -= 1
         si.slots.free(offset)
 
@@ -289,7 +288,7 @@ class MM:
         cached = 0
         slots = si.slots
         for c in slots.clusters.values():
-            cached += c.loc.count(LOC_CACHE) + c.loc.count(LOC_CACHE | LOC_COMMITTED)
+            cached += c.loc.count(LOC_CACHE)
         return si.inuse_pages - cached - len(slots.pending_free)
 
     def try_to_unuse(self, si: SwapInfoStruct) -> int:

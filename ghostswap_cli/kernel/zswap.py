@@ -39,14 +39,13 @@ if TYPE_CHECKING:
     from ghostswap_cli.kernel.arena import Arena
     from ghostswap_cli.kernel.machine import Kernel
 
-__all__ = ("Zswap", "ENTRY_CHUNK", "E_REFERENCED", "E_COMMITTED", "MAX_RECLAIM_RETRIES")
+__all__ = ("Zswap", "ENTRY_CHUNK", "E_REFERENCED", "MAX_RECLAIM_RETRIES")
 
 MAX_RECLAIM_RETRIES = 16
 ZSWAP_PARAMS = "/sys/module/zswap/parameters/"
 ENTRY_CHUNK = 4096  # entries per persisted record
 
 E_REFERENCED = 1  # second chance on the LRU
-E_COMMITTED = 2  # the pool bytes are referenced by the last committed state
 
 _EMPTY_I = array("I")
 _EMPTY_H = array("H")
@@ -75,7 +74,6 @@ class Zswap:
         self.stored_pages = 0
         self.pool_reached_full = False
         self.dirty: set[int] = set()
-        self.new_entries = array("I")
         self._comp_cache: dict[int, object] = {}
         # stores refused for a reason the kernel has no counter for (this process only)
         self.session = {"pool_limit": 0, "disabled": 0}
@@ -178,7 +176,8 @@ class Zswap:
             self.lru_tail = prev
         e_prev[eid] = e_next[eid] = 0
         length = self.e_len[eid]
-        self.arena.free(self.e_handle[eid], length, bool(self.e_flags[eid] & E_COMMITTED))
+        # deferred=None: the arena holds back any extent the last committed state may use
+        self.arena.free(self.e_handle[eid], length)
         self.model.obj_free(self.model.size_class(length))
         self.e_swp[eid] = 0
         self.e_flags[eid] = 0
@@ -229,7 +228,6 @@ class Zswap:
             self.lru_head = eid
         self.lru_tail = eid
         dirty.add(eid >> 12)
-        self.new_entries.append(eid)
         self.stored_pages += 1
         self.k.counters["zswpout"] += 1
         return eid
@@ -387,15 +385,6 @@ class Zswap:
         self.free_ids = array("I")
         self.free_ids.frombytes(data[48 : 48 + 4 * nfree])
         return head[4]
-
-    def mark_committed(self) -> None:
-        """After a commit: every entry created since the last one is now in the committed state."""
-        flags = self.e_flags
-        swp = self.e_swp
-        for eid in self.new_entries:
-            if swp[eid]:  # a live entry always has a swap entry (offset 0 is the header)
-                flags[eid] |= E_COMMITTED
-        self.new_entries = array("I")
 
     def live_entries(self):
         swp = self.e_swp
