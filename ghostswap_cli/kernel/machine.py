@@ -190,6 +190,10 @@ class Kernel:
             self._mm = mm
         return self._mm
 
+    def load_all(self) -> None:
+        """Load the page table and every active area's slot map (they load together)."""
+        _ = self.mm
+
     @property
     def page_io(self):
         if self._page_io is None:

@@ -120,7 +120,7 @@ def test_compression_ratio_equals_the_direct_computation(tmp_path, state_dir, re
 
 
 def _first_slot(k, kind):
-    k.mm  # loads the slot maps of every active area
+    k.load_all()
     for si in k.active():
         for idx, c in sorted(si.slots.clusters.items()):
             for i in range(SWAPFILE_CLUSTER):
@@ -218,7 +218,7 @@ def test_full_pool_with_a_real_swapfile_writes_back_and_reads_from_the_file(tmp_
     with open_kernel(state_dir, write=False) as k:
         assert k.counters["written_back_pages"] == rep["written_back_pages"]
         # the written-back pages now live in the file
-        k.mm
+        k.load_all()
         disk = sum(sum(1 for v in c.loc if v & LOC_KIND == LOC_DISK)
                    for si in k.active() for c in si.slots.clusters.values())
         assert disk >= rep["written_back_pages"]
@@ -269,5 +269,5 @@ def test_offsets_in_report_match_slot_bookkeeping(tmp_path, state_dir, real_page
         rep = replay_trace(k, reader, ReplayOptions(compress_threads=0))
         for vpn in range(0x1000, 0x1000 + 300):
             pte, _ = k.mm.lookup(vpn)
-            assert pte >> SWP_TYPE_SHIFT == 0 and 0 < pte & SWP_OFFSET_MASK
+            assert pte >> SWP_TYPE_SHIFT == 0 and pte & SWP_OFFSET_MASK > 0
         assert rep.devices[0]["used_pages"] == 300
