@@ -1,0 +1,1 @@
+"""ghostswap benchmarks: ``python -m benchmarks`` (see run.py)."""
