@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from ghostswap_cli.cli.app import App, pass_app
@@ -14,8 +16,10 @@ from ghostswap_cli.kernel.printk import LEVEL_NAMES, format_dmesg
 @click.option("-t", "--notime", is_flag=True, help="Do not print timestamps.")
 @click.option("-x", "--decode", is_flag=True, help="Print the log level of each line.")
 @click.option("-l", "--level", "levels", metavar="LIST", help="Only these levels (e.g. err,warn).")
+@click.option("-J", "--json", "as_json", is_flag=True, help="Print the log as JSON, as dmesg -J does.")
 @pass_app
-def dmesg(app: App, clear: bool, read_clear: bool, notime: bool, decode: bool, levels: str | None) -> None:
+def dmesg(app: App, clear: bool, read_clear: bool, notime: bool, decode: bool, levels: str | None,
+          as_json: bool) -> None:
     """Print the kernel log: swapon's "Adding ..." lines and every error it logged."""
     wanted: set[int] | None = None
     if levels:
@@ -28,7 +32,11 @@ def dmesg(app: App, clear: bool, read_clear: bool, notime: bool, decode: bool, l
         lines = k.log_lines()
         if wanted is not None:
             lines = [line for line in lines if line.level in wanted]
-        if not clear:
+        if as_json and not clear:
+            records = [{"pri": line.level, "time": round(line.ts, 6), "msg": line.text}
+                       for line in lines]
+            app.terminal.out(json.dumps({"dmesg": records}, indent=3) + "\n")
+        elif not clear:
             app.terminal.out(format_dmesg(lines, show_level=decode, raw_time=notime))
         if clear or read_clear:
             k.db.execute("DELETE FROM klog")

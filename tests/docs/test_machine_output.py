@@ -102,3 +102,14 @@ def test_colour_of_diagnostics(flags, env, coloured):
     assert (ESC in r.stderr) is coloured
     assert "/proc/nope: No such file or directory" in r.stderr
     assert ESC not in r.stdout and r.stdout.startswith("Filename\t")  # results stay plain
+
+
+def test_dmesg_json_has_util_linux_keys(run_cli):
+    import json as _json
+
+    assert run_cli("kernel", "reset").exit_code == 0
+    r = run_cli("dmesg", "--json")
+    assert r.exit_code == 0, r.stderr
+    records = _json.loads(r.stdout)["dmesg"]
+    assert records and all(set(rec) == {"pri", "time", "msg"} for rec in records)
+    assert any(rec["msg"].startswith("zswap: loaded using pool") for rec in records)
