@@ -160,7 +160,7 @@ class ZsPoolModel:
 
     __slots__ = (
         "page_size", "chain_size", "nr_classes", "huge_class_size", "_lookup", "_size",
-        "_ppz", "_opz", "_objs", "_pool_pages", "_stored", "_distinct",
+        "_ppz", "_opz", "_objs", "pool_pages", "_stored", "_distinct",
     )
 
     def __init__(self, page_size: int = 4096,
@@ -176,7 +176,11 @@ class ZsPoolModel:
          self._distinct, self._lookup) = _class_tables(page_size, chain_size)
         nr = self.nr_classes
         self._objs = [0] * nr
-        self._pool_pages = 0
+        #: Pages the pool would hold after compaction: the sum over classes of
+        #: ``ceil(objects / objs_per_zspage) * pages_per_zspage`` (``zs_get_total_pages()`` once
+        #: ``zs_compact()`` has run; the kernel can hold more between compactions). A plain
+        #: attribute, kept current by obj_store/obj_free, because zswap reads it on every store.
+        self.pool_pages = 0
         self._stored = 0
 
     # -- hot path ------------------------------------------------------------------------------
@@ -204,7 +208,7 @@ class ZsPoolModel:
         c = self._lookup[length]
         n = self._objs[c]
         if n % self._opz[c] == 0:  # every zspage of the class is full: one more zspage
-            self._pool_pages += self._ppz[c]
+            self.pool_pages += self._ppz[c]
         self._objs[c] = n + 1
         self._stored += 1
         return c
@@ -220,21 +224,14 @@ class ZsPoolModel:
         self._objs[class_index] = n
         self._stored -= 1
         if n % self._opz[class_index] == 0:  # the last zspage emptied: compaction frees it
-            self._pool_pages -= self._ppz[class_index]
+            self.pool_pages -= self._ppz[class_index]
 
     # -- totals --------------------------------------------------------------------------------
 
     @property
-    def pool_pages(self) -> int:
-        """Pages the pool would hold after compaction: sum over classes of
-        ``ceil(objects / objs_per_zspage) * pages_per_zspage`` (``zs_get_total_pages()`` once
-        ``zs_compact()`` has run; the kernel can hold more between compactions)."""
-        return self._pool_pages
-
-    @property
     def pool_total_size(self) -> int:
         """Bytes: ``pool_pages * PAGE_SIZE`` (debugfs ``zswap/pool_total_size``)."""
-        return self._pool_pages * self.page_size
+        return self.pool_pages * self.page_size
 
     @property
     def stored_objects(self) -> int:
@@ -315,9 +312,9 @@ class ZsPoolModel:
                 raise StateError(f"zsmalloc pool state names a bad class {i}")
             model._objs[i] = c
             model._stored += c
-            model._pool_pages += -(-c // model._opz[i]) * model._ppz[i]
+            model.pool_pages += -(-c // model._opz[i]) * model._ppz[i]
         return model
 
     def __repr__(self) -> str:
         return (f"ZsPoolModel(page_size={self.page_size}, chain_size={self.chain_size}, "
-                f"objects={self._stored}, pool_pages={self._pool_pages})")
+                f"objects={self._stored}, pool_pages={self.pool_pages})")
