@@ -147,30 +147,48 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
     free = mm.free
     samples: list[int] = []
     sample_every = 256
-    batches, report.batching = _event_batches(reader, zswap, options)
+    marks = [every] + ([progress_every] if progress is not None else []) + (
+        [commit_every] if commit_every else [])
+
+    def batch_size(done: int) -> int:
+        """Events up to the next timeline row, progress call or commit (at most BATCH), so
+        the per-event loop only replays and the bookkeeping runs between batches."""
+        return min([BATCH] + [m - done % m for m in marks])
+
+    batches, report.batching = _event_batches(reader, zswap, options, batch_size)
     n = 0
     t0 = time.perf_counter()
     for batch, compressed in batches:
-        for (op, vpn, page), data in zip(batch, compressed or _NONES, strict=False):
-            if op == 0:
-                swap_out(vpn, page, data)
-                pp = model.pool_pages
-                if pp > peak:
-                    peak = pp
-            elif op == 1:
-                swap_in(vpn)
-            else:
-                free(vpn)
-            n += 1
-            if n % every == 0:
-                if writer is not None:
-                    _timeline_row(writer, k, n, stats_before, before)
-                if n % (every * sample_every) == 0 or len(samples) < 4096:
-                    samples.append(model.pool_pages)
-            if progress is not None and n % progress_every == 0:
-                progress(n, reader.bytes_read)
-            if commit_every and n % commit_every == 0:
-                k.commit()
+        if compressed is None:
+            for op, vpn, page in batch:
+                if op == 0:
+                    swap_out(vpn, page)
+                    if model.pool_pages > peak:
+                        peak = model.pool_pages
+                elif op == 1:
+                    swap_in(vpn)
+                else:
+                    free(vpn)
+        else:
+            for (op, vpn, page), data in zip(batch, compressed, strict=True):
+                if op == 0:
+                    swap_out(vpn, page, data)
+                    if model.pool_pages > peak:
+                        peak = model.pool_pages
+                elif op == 1:
+                    swap_in(vpn)
+                else:
+                    free(vpn)
+        n += len(batch)
+        if n % every == 0:
+            if writer is not None:
+                _timeline_row(writer, k, n, stats_before, before)
+            if n % (every * sample_every) == 0 or len(samples) < 4096:
+                samples.append(model.pool_pages)
+        if progress is not None and n % progress_every == 0:
+            progress(n, reader.bytes_read)
+        if commit_every and n % commit_every == 0:
+            k.commit()
     report.elapsed = time.perf_counter() - t0
     if writer is not None and n % every:
         _timeline_row(writer, k, n, stats_before, before)
@@ -226,27 +244,30 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
 
 
 BATCH = 256
-_NONES = itertools.repeat(None)
 
 
-def _event_batches(reader, zswap, options: ReplayOptions):
-    """Batches of events, each with the compressed form of its swap-outs when compressing
-    ahead: a worker thread compresses batch N+1 while the kernel replays batch N. The result
-    is identical to compressing inline (same compressor, same bytes); only the wall time
-    changes, on machines with a second CPU. Returns (iterator, description for the report)."""
+def _event_batches(reader, zswap, options: ReplayOptions, batch_size):
+    """Batches of events (``batch_size(events so far)`` long), each with the compressed form of
+    its swap-outs when compressing ahead: a worker thread compresses batch N+1 while the
+    kernel replays batch N. The result is identical to compressing inline (same compressor,
+    same bytes); only the wall time changes, on machines with a second CPU. Returns
+    (iterator, description for the report)."""
     workers = options.compress_threads
     if workers is None:
         workers = 1 if (os.cpu_count() or 1) > 1 else 0
-    if not workers or not zswap.enabled:
-        def plain():
-            it = iter(reader)
-            while True:
-                batch = list(itertools.islice(it, BATCH))
-                if not batch:
-                    return
-                yield batch, None
 
-        return plain(), "off"
+    def batches():
+        it = iter(reader)
+        done = 0
+        while True:
+            batch = list(itertools.islice(it, batch_size(done)))
+            if not batch:
+                return
+            done += len(batch)
+            yield batch
+
+    if not workers or not zswap.enabled:
+        return ((b, None) for b in batches()), "off"
     from concurrent.futures import ThreadPoolExecutor
 
     from ghostswap_cli.kernel.compressors import new_compressor
@@ -262,17 +283,18 @@ def _event_batches(reader, zswap, options: ReplayOptions):
         return [c(p) if op == 0 and p != zero else None for op, _vpn, p in batch]
 
     def ahead():
-        it = iter(reader)
+        source = batches()
         with ThreadPoolExecutor(workers, thread_name_prefix="ghostswap-compress") as ex:
-            batch = list(itertools.islice(it, BATCH))
+            batch = next(source, None)
             fut = ex.submit(compress_batch, batch) if batch else None
             while batch:
-                nxt = list(itertools.islice(it, BATCH))
+                nxt = next(source, None)
                 nfut = ex.submit(compress_batch, nxt) if nxt else None
                 yield batch, fut.result()
                 batch, fut = nxt, nfut
 
-    return ahead(), f"on: {comp.name} compression ahead in {workers} worker thread(s), {BATCH}-event batches"
+    return ahead(), (f"on: {comp.name} compression ahead in {workers} worker thread(s), "
+                     f"batches of up to {BATCH} events")
 
 
 def _timeline_row(writer, k: Kernel, n: int, stats_before, before: dict[str, int]) -> None:
