@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ghostswap_cli.cli.demo import make_swapfile
@@ -39,3 +44,23 @@ def set_param(state: Path, path: str, value: str) -> None:
 
     with open_kernel(state) as k:
         write_file(k, path, value)
+
+
+@contextlib.contextmanager
+def live_process(code: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A child Python process running ``code``, which prints ``ready`` once its memory is set
+    up; skips the test where /proc/PID/mem of a child cannot be read (ptrace_scope)."""
+    import pytest
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        try:
+            os.close(os.open(f"/proc/{proc.pid}/mem", os.O_RDONLY))
+        except OSError as e:
+            pytest.skip(f"/proc/PID/mem of a child is not readable here ({e.strerror}; "
+                        "kernel.yama.ptrace_scope?)")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()

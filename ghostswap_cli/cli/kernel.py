@@ -174,3 +174,55 @@ def show(app: App, as_json: bool) -> None:
         f"zswap pool          {info['zswap']['stored_pages']} pages stored, {info['zswap']['pool_total_size']} bytes",
     ]
     app.terminal.out("\n".join(lines) + "\n")
+
+
+class _FsckCommand(click.Command):
+    """Usage errors exit 16, as fsck(8)'s do."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            from ghostswap_cli.kernel.repair import EXIT_USAGE
+
+            e.exit_code = EXIT_USAGE
+            raise
+
+
+@kernel.command("fsck", cls=_FsckCommand,
+                short_help="Check the state for consistency, and repair it.")
+@click.option("--repair", is_flag=True, help="Fix what can be fixed without losing a page whose data can still be found; say what could not be.")
+@click.option("--verify", is_flag=True, help="Also read every swapped-out page and check it against its CRC32 (read-only).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@pass_app
+def fsck(app: App, repair: bool, verify: bool, as_json: bool) -> None:
+    """Check the simulated kernel's state: swap_map counts against the page table and the
+    zswap pool, counters against rows, pool bytes against entries, the zswap LRU, the cluster
+    allocator, the pool's free lists, backing files (still there, the same file, the same
+    header) and every record's format. One line per problem.
+
+    With --repair, the page table is taken as the truth and everything derived from it is
+    rebuilt; an area whose file is gone or changed is deactivated with its pages brought back
+    into RAM; pages whose data is found nowhere are marked lost and listed. Without --repair
+    nothing is changed.
+
+    Exit status: 0 clean; 1 problems found (with --repair: found and repaired); 4 problems
+    left unrepaired or pages lost; 8 the state cannot be opened or read; 16 usage error.
+    """
+    import json
+
+    from ghostswap_cli.kernel.repair import format_report
+    from ghostswap_cli.kernel.repair import fsck as run_fsck
+
+    def waiting() -> None:
+        app.terminal.info(f"waiting for the state lock of {app.state} ...")
+
+    report = run_fsck(app.state, repair=repair, verify=verify, on_wait=waiting)
+    if as_json:
+        app.terminal.out(json.dumps(report.to_json(), indent=2) + "\n")
+    elif report.error is None or report.problems:
+        app.terminal.out(format_report(report) if report.error is None else
+                         "".join(f"problem: {p.text}\n" for p in report.problems))
+    if report.error is not None and not as_json:
+        app.terminal.error(report.error)
+    raise SystemExit(report.exit_status)

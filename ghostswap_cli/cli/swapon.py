@@ -175,7 +175,8 @@ class GetoptCommand(click.Command):
         for p in params:
             if not isinstance(p, click.Option):
                 continue
-            key = p.name or ""
+            # click 8.5 stores the help option under a reserved name; we key it as "help"
+            key = "help" if p is help_opt else (p.name or "")
             for opt in (*p.opts, *p.secondary_opts):
                 has_arg = NO_ARG if p.is_flag else REQUIRED_ARG
                 if opt in self.optional_args:

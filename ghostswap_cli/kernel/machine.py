@@ -15,6 +15,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ghostswap_cli.errors import StateError
+from ghostswap_cli.kernel.check import (
+    MAX_PTE_CHUNKS,
+    SWAP_INFO_COLUMNS,
+    check_params,
+    check_zswap_layout,
+    check_zswap_links,
+    decode_cluster_row,
+    decode_swap_info_row,
+    restore_slots,
+)
 from ghostswap_cli.kernel.cluster import LOC_COMMITTED, LOC_DISK, Cluster, SwapSlots
 from ghostswap_cli.kernel.params import (
     MACHINE_PARAMS,
@@ -24,10 +34,26 @@ from ghostswap_cli.kernel.params import (
 )
 from ghostswap_cli.kernel.printk import LOG_RING_LINES, LogLine, Printk
 from ghostswap_cli.kernel.swapfile import SwapInfoStruct
-from ghostswap_cli.state.db import POOL_NAME, StateDB, connect, prepare_state_dir, state_lock
-from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+from ghostswap_cli.state.db import (
+    POOL_NAME,
+    StateDB,
+    connect,
+    prepare_state_dir,
+    printable,
+    state_lock,
+)
+from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
-__all__ = ("Kernel", "open_kernel", "COUNTERS", "init_kernel")
+__all__ = ("Kernel", "open_kernel", "COUNTERS", "init_kernel", "state_corrupt")
+
+
+def state_corrupt(path: Path, what: str) -> StateError:
+    """A row or blob of the state cannot be what ghostswap wrote: say which, and the way out."""
+    return StateError(f"{path}: {printable(what)}; run `ghostswap kernel fsck --repair`")
+
+
+#: Counters beyond this size cannot have been counted: the row is corrupt.
+COUNTER_LIMIT = 1 << 62
 
 # Persistent counters: name -> initial value. vmstat and zswap debugfs names are the kernel's.
 COUNTERS: dict[str, int] = {
@@ -89,42 +115,45 @@ class Kernel:
         boot = db.get_meta("boot_time")
         if boot is None:
             raise StateError(f"{self.directory}: state is not initialised")
-        self.boot_time = float(boot)
+        try:
+            self.boot_time = float(boot)
+        except (TypeError, ValueError):
+            raise state_corrupt(db.path, f"boot time {boot!r} is not a number") from None
         self.printk = Printk(self.boot_time)
         for name, value in db.execute("SELECT name, value FROM params"):
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise state_corrupt(db.path, f"parameter row {name!r} is not text")
             if name.startswith("machine."):
                 self.machine[name[8:]] = value
-            else:
+            elif name in PARAMS:  # a row of no known parameter is ignored (fsck removes it)
                 self.params[name] = value
         for name, p in MACHINE_PARAMS.items():
             self.machine.setdefault(name, p.default)
         for path, p in PARAMS.items():
             self.params.setdefault(path, p.default)
+        problem = check_params(self.machine, self.params)
+        if problem:
+            raise state_corrupt(db.path, problem)
         for name, value in db.execute("SELECT name, value FROM counters"):
-            self.counters[name] = int(value)
+            # far from SQLite's 64-bit limit, so that counting on cannot overflow it
+            if not isinstance(value, int) or not -COUNTER_LIMIT < value < COUNTER_LIMIT:
+                raise state_corrupt(db.path, f"counter {name!r} holds {value!r}, not a count")
+            self.counters[name] = value
         self.page_size = int(self.machine["page_size"])
         self.personality = self.machine["personality"]
         self.max_swapfiles = machine_max_swapfiles(self.machine["config"])
         self.totalram_pages = int(self.machine["ram"]) // self.page_size
-        rows = db.execute(
-            "SELECT type, flags, prio, path, name, dev, ino, file_size, file_mtime_ns, max, "
-            "pages, inuse_pages, label, uuid, nr_extents, span, swap_flags, active_seq, "
-            "avail_seq, badpages FROM swap_info ORDER BY type"
-        ).fetchall()
+        rows = db.execute(f"SELECT {', '.join(SWAP_INFO_COLUMNS)} FROM swap_info ORDER BY type"
+                          ).fetchall()
         for row in rows:
-            (type_, flags, prio, path, name, dev, ino, size, mtime, max_, pages, inuse, label,
-             uuid, nr_ext, span, swap_flags, aseq, vseq, bad) = row
-            if type_ < 0 or type_ >= 32:
-                raise StateError(f"{db.path}: swap_info row with impossible type {type_}")
+            try:
+                si = decode_swap_info_row(row, self.page_size)
+            except ValueError as e:
+                raise state_corrupt(db.path, str(e)) from None
+            type_ = si.type
             while len(self.swap_info) <= type_:
                 self.swap_info.append(None)
-            badpages = tuple(int.from_bytes(bad[i : i + 4], "little") for i in range(0, len(bad), 4))
-            self.swap_info[type_] = SwapInfoStruct(
-                type=type_, flags=SWP(flags), prio=prio, path=path, name=name, dev=dev, ino=ino,
-                file_size=size, file_mtime_ns=mtime, max=max_, pages=pages, label=label,
-                uuid=uuid, nr_extents=nr_ext, span=span, swap_flags=swap_flags,
-                active_seq=aseq, avail_seq=vseq, badpages=badpages, inuse_pages_saved=inuse,
-            )
+            self.swap_info[type_] = si
         while self.swap_info and self.swap_info[-1] is None:
             self.swap_info.pop()
 
@@ -135,24 +164,41 @@ class Kernel:
                 "SELECT idx, data FROM clusters WHERE type=?", (si.type,)
             ):
                 try:
-                    clusters[idx] = Cluster.from_bytes(idx, bytes(data))
+                    clusters[idx] = decode_cluster_row(si, idx, data)
                 except ValueError as e:
-                    raise StateError(f"{self.db.path}: {e}; run `ghostswap kernel fsck`") from e
+                    raise state_corrupt(self.db.path, f"swap type {si.type}: {e}") from None
             state = self.db.get_blob(f"slots.{si.type}")
             if state is None:
-                raise StateError(
-                    f"{self.db.path}: allocator state of swap type {si.type} is missing; "
-                    f"run `ghostswap kernel fsck --repair`"
+                raise state_corrupt(
+                    self.db.path, f"allocator state of swap type {si.type} is missing"
                 )
-            si.slots = SwapSlots.restore(si.max, state, clusters)
+            try:
+                si.slots = restore_slots(si, state, clusters)
+            except ValueError as e:
+                raise state_corrupt(self.db.path, f"swap type {si.type}: {e}") from None
         return si.slots
 
     @property
     def arena(self):
         if self._arena is None:
+            from ghostswap_cli.errors import GhostswapError
+            from ghostswap_cli.kernel.arena import _STATE_HEADER as _ARENA_STATE_HEADER
             from ghostswap_cli.kernel.arena import Arena
 
-            self._arena = Arena.open(self.directory / POOL_NAME, self.db.get_blob("arena"))
+            path = self.directory / POOL_NAME
+            blob = self.db.get_blob("arena")
+            if blob is not None and len(blob) >= _ARENA_STATE_HEADER.size and path.exists():
+                # Arena zero-fills a file shorter than its first stretch: a pool truncated
+                # under the committed state must not read back as zeros
+                bump = _ARENA_STATE_HEADER.unpack_from(blob)[4]
+                if path.stat().st_size < bump << 4:
+                    raise StateError(f"{path}: pool file is truncated ({path.stat().st_size} "
+                                     f"bytes, the state needs {bump << 4}); run `ghostswap "
+                                     f"kernel fsck --repair`")
+            try:
+                self._arena = Arena.open(path, blob)
+            except GhostswapError as e:
+                raise StateError(f"{e}; run `ghostswap kernel fsck --repair`") from None
         return self._arena
 
     @property
@@ -162,14 +208,33 @@ class Kernel:
             from ghostswap_cli.kernel.zswap import Zswap
 
             blob = self.db.get_blob("zswap.model")
-            model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
-            z = Zswap(self, self.arena, model)
+            try:
+                model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
+            except StateError as e:
+                raise state_corrupt(self.db.path, str(e)) from None
+            if model.page_size != self.page_size:
+                raise state_corrupt(self.db.path, f"zsmalloc pool state is for {model.page_size}"
+                                                  f"-byte pages")
             state = self.db.get_blob("zswap.state")
+            rows = self.db.execute("SELECT chunk, data FROM zswap_entries ORDER BY chunk").fetchall()
+            try:
+                layout = check_zswap_layout(state, rows)
+            except ValueError as e:
+                raise state_corrupt(self.db.path, f"zswap index: {e}") from None
+            z = Zswap(self, self.arena, model)
             if state:
-                n = z.restore_state(state)
-                for chunk, data in self.db.execute("SELECT chunk, data FROM zswap_entries"):
-                    z.load_chunk(chunk, bytes(data))
-                z.ensure_size(n)
+                z.restore_state(state)
+                for chunk, data in rows:
+                    z.load_chunk(chunk, data)
+                z.ensure_size(layout)
+                try:
+                    check_zswap_links(z)
+                except ValueError as e:
+                    raise state_corrupt(self.db.path, f"zswap index: {e}") from None
+            if model.stored_objects != z.stored_pages:
+                raise state_corrupt(self.db.path, f"zswap pool model accounts "
+                                                  f"{model.stored_objects} objects, the index "
+                                                  f"{z.stored_pages}")
             self._zswap = z
         return self._zswap
 
@@ -180,13 +245,17 @@ class Kernel:
 
             mm = MM(self)
             for key, data in self.db.execute("SELECT chunk, data FROM ptes"):
+                if not isinstance(key, int) or not 0 <= key < MAX_PTE_CHUNKS \
+                        or not isinstance(data, bytes):
+                    raise state_corrupt(self.db.path, f"page-table record {key!r} is malformed")
                 try:
-                    mm.load_chunk(key, bytes(data))
+                    mm.load_chunk(key, data)
                 except ValueError as e:
-                    raise StateError(f"{self.db.path}: {e}; run `ghostswap kernel fsck`") from e
+                    raise state_corrupt(self.db.path, str(e)) from None
             for si in self.swap_info:
                 if si is not None:
                     self.load_slots(si)
+            mm.zswap = self.zswap  # every swap-out and swap-in goes through it
             self._mm = mm
         return self._mm
 
@@ -308,7 +377,10 @@ class Kernel:
             return 0
         from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
 
-        return ZsPoolModel.from_bytes(blob).pool_pages
+        try:
+            return ZsPoolModel.from_bytes(blob).pool_pages
+        except StateError as e:
+            raise state_corrupt(self.db.path, str(e)) from None
 
     def zswap_stored_pages(self) -> int:
         if self._zswap is not None:
@@ -464,6 +536,10 @@ class Kernel:
         rows = self.db.execute(sql).fetchall()
         if limit:
             rows = rows[-limit:]
+        for ts, level, text in rows:
+            if not isinstance(ts, int | float) or not isinstance(level, int) or \
+                    not isinstance(text, str):
+                raise state_corrupt(self.db.path, "a kernel log line is malformed")
         return [LogLine(ts, level, text) for ts, level, text in rows] + list(self.printk.pending)
 
     def _renumber_avail_seq(self) -> None:
@@ -574,8 +650,10 @@ def _ensure_initialised(directory: Path) -> None:
 
 
 def read_machine_params(directory: Path) -> dict[str, str] | None:
-    """The machine configuration of an existing state, or None if it cannot be read."""
+    """The machine configuration of an existing state, or None if it cannot be read (a
+    symbolic link in the state directory is not followed: None)."""
     try:
+        prepare_state_dir(Path(directory), create=False)
         conn = connect(directory, create=False)
     except StateError:
         return None

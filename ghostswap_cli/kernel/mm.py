@@ -24,6 +24,7 @@ import zlib
 from array import array
 from typing import TYPE_CHECKING
 
+from ghostswap_cli.errors import StateError
 from ghostswap_cli.kernel.cluster import (
     LOC_CACHE,
     LOC_DISK,
@@ -31,11 +32,12 @@ from ghostswap_cli.kernel.cluster import (
     LOC_ZERO,
     LOC_ZSWAP,
 )
-from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+from ghostswap_cli.uapi import SWAP_MAP_BAD, SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
 if TYPE_CHECKING:
     from ghostswap_cli.kernel.machine import Kernel
     from ghostswap_cli.kernel.swapfile import SwapInfoStruct
+    from ghostswap_cli.kernel.zswap import Zswap
 
 __all__ = ("MM", "PTE_PRESENT", "PTRS_PER_PTE", "SessionStats", "swp_entry")
 
@@ -80,6 +82,7 @@ class MM:
         self.present_pages = 0
         self.swapped_pages = 0
         self.stats = SessionStats()
+        self.zswap: Zswap = None  # type: ignore[assignment]  # set by Kernel.mm
 
     # --- persistence ------------------------------------------------------------------------
     def load_chunk(self, key: int, data: bytes) -> None:
@@ -120,12 +123,13 @@ class MM:
     def swap_out(self, vpn: int, page: bytes, compressed: bytes | None = None) -> None:
         """Reclaim page ``vpn`` holding ``page``: give it a slot and write it out.
 
-        ``compressed`` is ``page`` already run through the current zswap compressor (a replay
-        compresses ahead in a worker thread); zswap then skips compressing it again.
+        ``compressed`` is ``page`` already run through the current zswap compressor (the design
+        lab compresses each page once for every model); zswap then does not compress it again.
         """
         key = vpn >> 9
         i = vpn & 511
-        ptes, csums = self._pte_page(key)
+        t = self.table.get(key)
+        ptes, csums = t if t is not None else self._pte_page(key)
         pte = ptes[i]
         if pte:
             if pte != PTE_PRESENT:
@@ -152,13 +156,13 @@ class MM:
         else:
             csum = zlib.crc32(page)
             swp = (si.type << _SHIFT) | offset
-            eid = k.zswap.zswap_store(swp, page, compressed)
+            eid = self.zswap.zswap_store(swp, page, compressed)
             if eid:
                 c.loc[j] = LOC_ZSWAP
                 c.ref[j] = eid
                 st = self.stats
                 st.zswap_accepted_pages += 1
-                st.zswap_accepted_bytes += k.zswap.e_len[eid]
+                st.zswap_accepted_bytes += self.zswap.e_len[eid]
             elif si.is_ghost:
                 # RFC: __swap_writepage on a ghost re-dirties the folio and returns
                 # AOP_WRITEPAGE_ACTIVATE; the page stays in the swap cache, slot allocated
@@ -204,7 +208,8 @@ class MM:
         loc = c.loc[j]
         kind = loc & LOC_KIND
         if kind == LOC_ZSWAP:
-            return k.zswap.zswap_load(c.ref[j])
+            return self.zswap.zswap_load(
+                self._zswap_entry(c.ref[j], (si.type << _SHIFT) | offset))
         if kind == LOC_ZERO:
             k.counters["swpin_zero"] += 1
             return self.zero_page
@@ -219,15 +224,55 @@ class MM:
         # RFC: a ghost slot that neither zswap nor the zeromap holds has no data (SIGBUS)
         return None
 
+    def _inconsistent(self, pte: int, vpn: int | None = None) -> StateError:
+        """A swap PTE that does not lead to its slot and data: a corrupt state, found on use
+        (the loader checks records, not every cross-reference, to keep loading cheap)."""
+        where = f"page {vpn:#x}: " if vpn is not None else ""
+        return StateError(
+            f"{where}swap entry {pte >> _SHIFT}:{pte & _MASK} does not lead to its data (the "
+            f"state is inconsistent); run `ghostswap kernel fsck --repair`"
+        )
+
+    def _slot(self, pte: int, vpn: int | None):
+        """(si, cluster, index) of the slot a swap PTE names, or StateError."""
+        offset = pte & _MASK
+        try:
+            si = self.k.swap_info[pte >> _SHIFT]
+            c = si.slots.clusters[offset // _CL]
+        except (IndexError, KeyError, AttributeError):
+            raise self._inconsistent(pte, vpn) from None
+        j = offset % _CL
+        v = c.map[j]
+        if not v or v >= SWAP_MAP_BAD:  # free, bad, or held for reuse: no page's slot
+            raise self._inconsistent(pte, vpn)
+        return si, c, j
+
+    def _zswap_entry(self, eid: int, pte: int, vpn: int | None = None) -> int:
+        """``eid`` if that zswap entry is stored for swap entry ``pte``, else StateError."""
+        e_swp = self.zswap.e_swp
+        if eid >= len(e_swp) or e_swp[eid] != pte:
+            raise self._inconsistent(pte, vpn)
+        return eid
+
     def _fault_in(self, vpn: int, ptes: array, csums: array, i: int, pte: int) -> bytes | None:
         k = self.k
-        si = k.swap_info[pte >> _SHIFT]
         offset = pte & _MASK
-        slots = si.slots
-        c = slots.clusters[offset // _CL]
+        try:
+            si = k.swap_info[pte >> _SHIFT]
+            slots = si.slots
+            c = slots.clusters[offset // _CL]
+        except (IndexError, KeyError, AttributeError):
+            raise self._inconsistent(pte, vpn) from None
         j = offset % _CL
+        v = c.map[j]
+        if not v or v >= SWAP_MAP_BAD:  # free, bad, or held for reuse: no page's slot
+            raise self._inconsistent(pte, vpn)
         if c.loc[j] == LOC_ZSWAP:  # the common case, inline: zswap_load
-            page = k.zswap.zswap_load(c.ref[j])
+            z = self.zswap
+            eid = c.ref[j]
+            if eid >= len(z.e_swp) or z.e_swp[eid] != pte:
+                raise self._inconsistent(pte, vpn)
+            page = z.zswap_load(eid)
         else:
             page = self._read_slot(si, offset)
         slots.free(offset)
@@ -262,21 +307,19 @@ class MM:
         if pte == PTE_PRESENT:
             self.present_pages -= 1
         else:
-            self.free_swap_and_cache(pte)
+            self.free_swap_and_cache(pte, vpn)
             self.swapped_pages -= 1
         ptes[i] = 0
         csums[i] = 0
 
-    def free_swap_and_cache(self, pte: int) -> None:
+    def free_swap_and_cache(self, pte: int, vpn: int | None = None) -> None:
         k = self.k
-        si = k.swap_info[pte >> _SHIFT]
+        si, c, j = self._slot(pte, vpn)
         offset = pte & _MASK
-        c = si.slots.clusters[offset // _CL]
-        j = offset % _CL
         loc = c.loc[j]
         kind = loc & LOC_KIND
         if kind == LOC_ZSWAP:
-            k.zswap.zswap_invalidate(c.ref[j])
+            self.zswap.zswap_invalidate(self._zswap_entry(c.ref[j], pte, vpn))
         elif kind == LOC_CACHE:
             k.arena.free(c.ref[j], self.page_size)
             k.counters["nr_swapcache_pages"] -= 1

@@ -26,6 +26,8 @@ import errno
 from array import array
 from typing import TYPE_CHECKING
 
+from ghostswap_cli.errors import StateError
+from ghostswap_cli.kernel.cluster import LOC_ZSWAP
 from ghostswap_cli.kernel.compressors import (
     DecompressError,
     compressor_by_id,
@@ -33,7 +35,7 @@ from ghostswap_cli.kernel.compressors import (
     get_compressor,
 )
 from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
-from ghostswap_cli.uapi import SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
 if TYPE_CHECKING:
     from ghostswap_cli.kernel.arena import Arena
@@ -178,7 +180,14 @@ class Zswap:
         length = self.e_len[eid]
         # deferred=None: the arena holds back any extent the last committed state may use
         self.arena.free(self.e_handle[eid], length)
-        self.model.obj_free(self.model.size_class(length))
+        try:
+            self.model.obj_free(self.model.size_class(length))
+        except ValueError:
+            # the persisted model does not account this entry: the state is inconsistent
+            raise StateError(
+                f"zswap entry {eid}: the pool model does not account it (the state is "
+                f"inconsistent); run `ghostswap kernel fsck --repair`"
+            ) from None
         self.e_swp[eid] = 0
         self.e_flags[eid] = 0
         self.free_ids.append(eid)
@@ -279,10 +288,19 @@ class Zswap:
             return -errno.ENOENT
         if si.is_ghost:
             return -errno.EINVAL
+        offset = swp & SWP_OFFSET_MASK
+        c = si.slots.clusters.get(offset // SWAPFILE_CLUSTER) if si.slots is not None else None
+        j = offset % SWAPFILE_CLUSTER
+        if c is None or not 0 < offset < si.max or c.loc[j] != LOC_ZSWAP or c.ref[j] != eid:
+            # never write a page to a slot that is not its own: a corrupt index must not
+            # overwrite another page's data (or the file past its swap area)
+            raise StateError(
+                f"zswap entry {eid}: slot {swp >> SWP_TYPE_SHIFT}:{offset} does not point back "
+                f"at it (the state is inconsistent); run `ghostswap kernel fsck --repair`"
+            )
         page = self.decompress(eid)
         if page is None:
             return -errno.EIO
-        offset = swp & SWP_OFFSET_MASK
         self.k.page_io.swap_writepage_disk(si, offset, page)
         self._entry_free(eid)
         self.k.mm.note_written_back(si, offset)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
-import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,7 +61,6 @@ class ReplayOptions:
     commit_every: int = 0
     progress: Callable[[int, int], None] | None = None  # (events, bytes read)
     progress_every: int = 8192
-    compress_threads: int | None = None  # None: one worker when the machine has 2+ CPUs
 
 
 @dataclasses.dataclass
@@ -95,7 +92,6 @@ class ReplayReport:
     counters: dict[str, int] = dataclasses.field(default_factory=dict)
     devices: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
-    batching: str = "off"
     pool_samples: list[int] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -155,30 +151,18 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
         the per-event loop only replays and the bookkeeping runs between batches."""
         return min([BATCH] + [m - done % m for m in marks])
 
-    batches, report.batching = _event_batches(reader, zswap, options, batch_size)
     n = 0
     t0 = time.perf_counter()
-    for batch, compressed in batches:
-        if compressed is None:
-            for op, vpn, page in batch:
-                if op == 0:
-                    swap_out(vpn, page)
-                    if model.pool_pages > peak:
-                        peak = model.pool_pages
-                elif op == 1:
-                    swap_in(vpn)
-                else:
-                    free(vpn)
-        else:
-            for (op, vpn, page), data in zip(batch, compressed, strict=True):
-                if op == 0:
-                    swap_out(vpn, page, data)
-                    if model.pool_pages > peak:
-                        peak = model.pool_pages
-                elif op == 1:
-                    swap_in(vpn)
-                else:
-                    free(vpn)
+    for batch in _event_batches(reader, batch_size):
+        for op, vpn, page in batch:
+            if op == 0:
+                swap_out(vpn, page)
+                if model.pool_pages > peak:
+                    peak = model.pool_pages
+            elif op == 1:
+                swap_in(vpn)
+            else:
+                free(vpn)
         n += len(batch)
         if n % every == 0:
             if writer is not None:
@@ -243,58 +227,19 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
     return report
 
 
-BATCH = 256
+BATCH = 1024  # events between checks for timeline rows, progress and commits
 
 
-def _event_batches(reader, zswap, options: ReplayOptions, batch_size):
-    """Batches of events (``batch_size(events so far)`` long), each with the compressed form of
-    its swap-outs when compressing ahead: a worker thread compresses batch N+1 while the
-    kernel replays batch N. The result is identical to compressing inline (same compressor,
-    same bytes); only the wall time changes, on machines with a second CPU. Returns
-    (iterator, description for the report)."""
-    workers = options.compress_threads
-    if workers is None:
-        workers = 1 if (os.cpu_count() or 1) > 1 else 0
-
-    def batches():
-        it = iter(reader)
-        done = 0
-        while True:
-            batch = list(itertools.islice(it, batch_size(done)))
-            if not batch:
-                return
-            done += len(batch)
-            yield batch
-
-    if not workers or not zswap.enabled:
-        return ((b, None) for b in batches()), "off"
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ghostswap_cli.kernel.compressors import new_compressor
-
-    comp = zswap.compressor
-    zero = zswap.k.mm.zero_page
-    local = threading.local()
-
-    def compress_batch(batch):
-        c = getattr(local, "compress", None)
-        if c is None:  # a compressor context of the worker's own: contexts are not thread-safe
-            c = local.compress = new_compressor(comp.name, comp.level).compress
-        return [c(p) if op == 0 and p != zero else None for op, _vpn, p in batch]
-
-    def ahead():
-        source = batches()
-        with ThreadPoolExecutor(workers, thread_name_prefix="ghostswap-compress") as ex:
-            batch = next(source, None)
-            fut = ex.submit(compress_batch, batch) if batch else None
-            while batch:
-                nxt = next(source, None)
-                nfut = ex.submit(compress_batch, nxt) if nxt else None
-                yield batch, fut.result()
-                batch, fut = nxt, nfut
-
-    return ahead(), (f"on: {comp.name} compression ahead in {workers} worker thread(s), "
-                     f"batches of up to {BATCH} events")
+def _event_batches(reader, batch_size):
+    """Batches of events, ``batch_size(events so far)`` long."""
+    it = iter(reader)
+    done = 0
+    while True:
+        batch = list(itertools.islice(it, batch_size(done)))
+        if not batch:
+            return
+        done += len(batch)
+        yield batch
 
 
 def _timeline_row(writer, k: Kernel, n: int, stats_before, before: dict[str, int]) -> None:

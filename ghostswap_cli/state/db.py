@@ -157,7 +157,22 @@ def state_lock(
         os.close(fd)  # closing the descriptor releases the flock
 
 
+# A damaged database can also hand back text that is not UTF-8, in a row or in SQLite's own
+# error message (a damaged schema is quoted in it): the sqlite3 module then raises
+# UnicodeDecodeError instead of DatabaseError.
+_DB_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control and unprintable characters escaped (SQLite's messages
+    quote damaged rows, which may hold anything)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _corrupt(path: Path, detail: str) -> StateError:
+    detail = printable(detail)
     return StateError(
         f"{path}: state database is unreadable ({detail}); move the state directory away or "
         f"run `ghostswap kernel reset --force` to start a fresh kernel"
@@ -186,7 +201,7 @@ def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3
                 pass
             conn.execute("PRAGMA synchronous = NORMAL")
         version = _schema_version(conn)
-    except sqlite3.DatabaseError as e:
+    except _DB_ERRORS as e:
         raise _corrupt(path, str(e)) from e
     if version is None:
         if readonly:
@@ -204,7 +219,7 @@ def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3
                     (str(SCHEMA_VERSION),),
                 )
             conn.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
+        except _DB_ERRORS as e:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise _corrupt(path, str(e)) from e
@@ -254,6 +269,35 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: int, readonly: bool)
         raise
 
 
+class _Cursor:
+    """A cursor whose row fetches, like its execute, turn SQLite failures into StateError:
+    a damaged page of the database is often found only while rows are read."""
+
+    __slots__ = ("_cur", "_path")
+
+    def __init__(self, cur: sqlite3.Cursor, path: Path) -> None:
+        self._cur = cur
+        self._path = path
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    def fetchone(self):
+        try:
+            return self._cur.fetchone()
+        except _DB_ERRORS as e:
+            raise _corrupt(self._path, str(e)) from e
+
+    def fetchall(self) -> list:
+        try:
+            return self._cur.fetchall()
+        except _DB_ERRORS as e:
+            raise _corrupt(self._path, str(e)) from e
+
+    def __getattr__(self, name: str):
+        return getattr(self._cur, name)
+
+
 class StateDB:
     """A thin wrapper that turns every SQLite failure into a StateError with a way out."""
 
@@ -262,16 +306,16 @@ class StateDB:
         self.path = directory / DB_NAME
         self.conn = conn
 
-    def execute(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: tuple | list = ()) -> _Cursor:
         try:
-            return self.conn.execute(sql, params)
-        except sqlite3.DatabaseError as e:
+            return _Cursor(self.conn.execute(sql, params), self.path)
+        except _DB_ERRORS as e:
             raise _corrupt(self.path, str(e)) from e
 
     def executemany(self, sql: str, rows) -> None:
         try:
             self.conn.executemany(sql, rows)
-        except sqlite3.DatabaseError as e:
+        except _DB_ERRORS as e:
             raise _corrupt(self.path, str(e)) from e
 
     def begin(self, write: bool) -> None:
@@ -291,7 +335,13 @@ class StateDB:
     # small typed helpers ------------------------------------------------------------------
     def get_blob(self, name: str) -> bytes | None:
         row = self.execute("SELECT data FROM blobs WHERE name=?", (name,)).fetchone()
-        return bytes(row[0]) if row else None
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):
+            # bytes(n) of a corrupt integer would allocate n bytes
+            raise StateError(f"{self.path}: blob {name!r} is not a blob; run "
+                             f"`ghostswap kernel fsck --repair`")
+        return row[0]
 
     def put_blob(self, name: str, data: bytes) -> None:
         self.execute(

@@ -4,13 +4,12 @@ child process with recognisable memory to capture."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from helpers import live_process
 
 
 @pytest.fixture
@@ -38,15 +37,5 @@ time.sleep(120)
 
 @pytest.fixture
 def child() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        try:
-            os.close(os.open(f"/proc/{proc.pid}/mem", os.O_RDONLY))
-        except OSError as e:
-            pytest.skip(f"/proc/PID/mem of a child is not readable here ({e.strerror}; "
-                        "kernel.yama.ptrace_scope?)")
+    with live_process(CHILD) as proc:
         yield proc
-    finally:
-        proc.kill()
-        proc.wait()

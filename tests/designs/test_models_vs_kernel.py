@@ -71,7 +71,7 @@ def test_ghost_model_matches_the_simulated_rfc_kernel(tmp_path: Path, state_dir:
     helpers.set_param(state_dir, "/sys/module/zswap/parameters/compressor", "lz4")
     with open_kernel(state_dir) as k, open_trace(trace) as reader:
         assert k.zswap.max_pages() == 40
-        rep = replay_trace(k, reader, ReplayOptions(compress_threads=0))
+        rep = replay_trace(k, reader, ReplayOptions())
     r = designs_json(trace, "--designs", "ghost", "--ghost-size", "2M", "--pool-limit", "160K",
                      "--compressor", "lz4")
     g = r["designs"]["ghost"]

@@ -4,13 +4,10 @@ configuration: zswap on and off, lz4 and zstd, ghost only and ghost plus a real 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ghost_swapfile, machine, real_swapfile, set_param, swapon
+from helpers import ghost_swapfile, live_process, machine, real_swapfile, set_param, swapon
 
 from ghostswap_cli.codec.trace import OP_OUT, open_trace
 from ghostswap_cli.kernel.machine import open_kernel
@@ -32,20 +29,11 @@ time.sleep(300)
 
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory) -> Path:
-    proc = subprocess.Popen([sys.executable, "-c", WORKLOAD], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        try:
-            os.close(os.open(f"/proc/{proc.pid}/mem", os.O_RDONLY))
-        except OSError as e:
-            pytest.skip(f"/proc/PID/mem is not readable here ({e.strerror})")
+    with live_process(WORKLOAD) as proc:
         out = tmp_path_factory.mktemp("capture") / "proc.gstrace"
         res = capture(proc.pid, out, max_pages=6000)
         assert res.pages >= 2000
         return out
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.mark.parametrize("layout", ["ghost", "ghost+real"])

@@ -51,7 +51,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_state(tmp_path, state_dir)
     _prepare(tmp_path, state_dir)
     trace = tmp_path / "churn.gstrace"
     with open_trace_writer(trace, format="binary") as w:
-        synthesize(w, events=40000, working_set=3000, seed=11, free_rate=0.05,
+        synthesize(w, events=80000, working_set=3000, seed=11, free_rate=0.05,
                    mix={"zero": 0.1, "text": 0.5, "random": 0.2, "fill": 0.2})
     env = dict(os.environ, GHOSTSWAP_STATE=str(state_dir))
     rnd = random.Random(2026)
@@ -63,7 +63,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_state(tmp_path, state_dir)
              "--commit-every", commit_every, str(trace)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        time.sleep(rnd.uniform(0.3, 1.5))
+        time.sleep(rnd.uniform(0.25, 1.2))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

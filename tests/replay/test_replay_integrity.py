@@ -266,7 +266,7 @@ def test_offsets_in_report_match_slot_bookkeeping(tmp_path, state_dir, real_page
     setup(tmp_path, state_dir, ghost=True)
     trace = write_trace(tmp_path / "t.gstrace", mixed_pages(real_pages, 300), ins=False)
     with open_kernel(state_dir) as k, open_trace(trace) as reader:
-        rep = replay_trace(k, reader, ReplayOptions(compress_threads=0))
+        rep = replay_trace(k, reader, ReplayOptions())
         for vpn in range(0x1000, 0x1000 + 300):
             pte, _ = k.mm.lookup(vpn)
             assert pte >> SWP_TYPE_SHIFT == 0 and pte & SWP_OFFSET_MASK > 0
