@@ -2,19 +2,7 @@
 # A basic session: a real swapfile and a ghost swapfile, enabled, listed every way util-linux
 # lists them, then disabled one at a time.
 # needs: mkswap swapon swapoff probe cat dmesg
-set -euo pipefail
-
-if command -v ghostswap >/dev/null 2>&1; then
-    gs() { ghostswap "$@"; }
-else
-    gs() { python3 -m ghostswap_cli "$@"; }
-fi
-run() { printf '\n$ ghostswap %s\n' "$*"; gs "$@"; }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GHOSTSWAP_STATE="$work/state"   # a throwaway simulated kernel
-cd "$work"
+. "$(dirname "$0")/lib.sh"
 
 # a real 16 MiB swapfile (allocated, mode 0600) and a ghost swapfile: one page declaring 64 MiB
 run mkswap --file --size 16M --label real real.swap

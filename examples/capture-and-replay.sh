@@ -5,24 +5,13 @@
 # Needs ptrace access to the process: our own child is fine unless kernel.yama.ptrace_scope
 # is 2 or more.
 # needs: trace mkswap swapon replay
-set -euo pipefail
-
-if command -v ghostswap >/dev/null 2>&1; then
-    gs() { ghostswap "$@"; }
-else
-    gs() { python3 -m ghostswap_cli "$@"; }
-fi
-run() { printf '\n$ ghostswap %s\n' "$*"; gs "$@"; }
-
-work=$(mktemp -d)
+. "$(dirname "$0")/lib.sh"
 pid=""
 cleanup() {
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
-export GHOSTSWAP_STATE="$work/state"
-cd "$work"
 
 # the process: 4 MiB of log-like text, 2 MiB of random bytes and 2 MiB of zeros it has
 # written to (so they are present), then it waits to be captured

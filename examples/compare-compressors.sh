@@ -4,19 +4,7 @@
 # The machine is rebooted before each replay so that every compressor starts from an empty
 # pool with the same ghost swapfile.
 # needs: kernel mkswap swapon trace replay
-set -euo pipefail
-
-if command -v ghostswap >/dev/null 2>&1; then
-    gs() { ghostswap "$@"; }
-else
-    gs() { python3 -m ghostswap_cli "$@"; }
-fi
-run() { printf '\n$ ghostswap %s\n' "$*"; gs "$@"; }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GHOSTSWAP_STATE="$work/state"
-cd "$work"
+. "$(dirname "$0")/lib.sh"
 
 run mkswap --ghost --size 64M ghost.swap
 # mostly text, some zero, same-filled and random pages

@@ -3,19 +3,7 @@
 # disk behind it. Nothing can be written back (there is nowhere to write), so every page zswap
 # rejects, because it does not compress or because the pool is at its limit, stays resident.
 # needs: kernel write mkswap swapon trace replay cat
-set -euo pipefail
-
-if command -v ghostswap >/dev/null 2>&1; then
-    gs() { ghostswap "$@"; }
-else
-    gs() { python3 -m ghostswap_cli "$@"; }
-fi
-run() { printf '\n$ ghostswap %s\n' "$*"; gs "$@"; }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GHOSTSWAP_STATE="$work/state"
-cd "$work"
+. "$(dirname "$0")/lib.sh"
 
 # 128 MiB of RAM and a pool limit of 1% of it: 1.28 MiB of compressed pages at most
 run kernel init --ram 128M

@@ -5,19 +5,7 @@
 # refuses that), and swap-ins read them back from disk. Every page read back is checked
 # against what was swapped out.
 # needs: kernel write mkswap swapon swapoff trace replay cat
-set -euo pipefail
-
-if command -v ghostswap >/dev/null 2>&1; then
-    gs() { ghostswap "$@"; }
-else
-    gs() { python3 -m ghostswap_cli "$@"; }
-fi
-run() { printf '\n$ ghostswap %s\n' "$*"; gs "$@"; }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GHOSTSWAP_STATE="$work/state"
-cd "$work"
+. "$(dirname "$0")/lib.sh"
 
 run kernel init --ram 256M
 run write /sys/module/zswap/parameters/max_pool_percent 1   # a 2.56 MiB pool

@@ -18,7 +18,8 @@ from ghostswap_cli.cli import cli
 from .mantools import ROOT, root_context
 
 EXAMPLES = ROOT / "examples"
-SCRIPTS = sorted(EXAMPLES.glob("*.sh"))
+SCRIPTS = sorted(p for p in EXAMPLES.glob("*.sh") if p.name != "lib.sh")
+LIB = EXAMPLES / "lib.sh"  # sourced by every script
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
@@ -111,12 +112,14 @@ def run_example(shim: Path, tmp_path: Path, isolated_env: Path):
 
 def test_every_script_is_tested_and_runnable():
     assert {s.name for s in SCRIPTS} == EXPECTED
+    lib = LIB.read_text()
+    assert "set -euo pipefail" in lib
+    assert 'export GHOSTSWAP_STATE="$work/state"' in lib and "trap " in lib
+    assert "python3 -m ghostswap_cli" in lib  # the fallback without `ghostswap` on PATH
     for script in SCRIPTS:
         text = script.read_text()
         assert text.startswith("#!/usr/bin/env bash\n")
-        assert "set -euo pipefail" in text
-        assert 'export GHOSTSWAP_STATE="$work/state"' in text and "trap " in text
-        assert "python3 -m ghostswap_cli" in text  # the fallback without `ghostswap` on PATH
+        assert '. "$(dirname "$0")/lib.sh"' in text
         assert os.access(script, os.X_OK), f"{script.name} is not executable"
         r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stderr
@@ -124,7 +127,7 @@ def test_every_script_is_tested_and_runnable():
 
 def test_scripts_are_in_the_examples_readme():
     readme = (EXAMPLES / "README.md").read_text()
-    for script in SCRIPTS:
+    for script in [*SCRIPTS, LIB]:
         assert f"`{script.name}`" in readme
 
 
