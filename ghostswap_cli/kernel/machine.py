@@ -631,13 +631,18 @@ def open_kernel(
 
 
 def _ensure_initialised(directory: Path) -> None:
+    _initialise(directory, None, only_if_missing=True)
+
+
+def _initialise(directory: Path, machine: dict[str, str] | None, *, only_if_missing: bool) -> None:
+    """Write a fresh machine into ``directory``'s database (the caller holds the state lock)."""
     conn = connect(directory, create=True)
     db = StateDB(directory, conn)
     try:
-        if db.get_meta("boot_time") is None:
+        if not only_if_missing or db.get_meta("boot_time") is None:
             db.begin(write=True)
-            if db.get_meta("boot_time") is None:
-                init_kernel(db)
+            if not only_if_missing or db.get_meta("boot_time") is None:
+                init_kernel(db, machine)
             db.commit()
     except BaseException:
         db.rollback()
@@ -686,20 +691,7 @@ def reset_state(
         for name in ("state.db", "state.db-wal", "state.db-shm", POOL_NAME):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(directory / name)
-        conn = connect(directory, create=True)
-        db = StateDB(directory, conn)
-        try:
-            db.begin(write=True)
-            init_kernel(db, values)
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.close()
-        for name in ("state.db", "state.db-wal", "state.db-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(directory / name, 0o600)
+        _initialise(directory, values, only_if_missing=False)
     full = {name: p.default for name, p in MACHINE_PARAMS.items()}
     full.update(values)
     return full
