@@ -43,6 +43,7 @@ def format_report(report) -> str:
         f"stayed resident   {r.stayed_resident} pages (ghost write failed)",
         f"corrupt pages     {r.corrupt_pages}",
         f"pool size         {h(r.pool_total_size)} now, {h(r.pool_peak_size)} peak",
+        f"compress ahead    {r.compress_ahead}",
     ]
     if r.implicit_swapins or r.in_not_swapped or r.no_swap_space:
         lines.append(
@@ -74,11 +75,12 @@ def format_report(report) -> str:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png", help="Draw the timeline to a PNG (needs the 'plot' extra).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--allow-dir", "allow_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Also allow file: pages from DIR (repeatable).")
+@click.option("--compress-ahead", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Compress swap-outs ahead in a second process (auto: with 2+ CPUs and a trace of 4 MiB or more).")
 @click.option("--commit-every", type=click.IntRange(min=0), default=0, metavar="N", help="Commit the state every N events (default: one transaction for the whole replay).")
 @pass_app
 def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_json: bool,
            timeline: Path | None, timeline_every: int, plot: Path | None, no_progress: bool,
-           allow_dirs: tuple[Path, ...], commit_every: int) -> None:
+           allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int) -> None:
     """Replay TRACE (text or binary) through the simulated kernel and its zswap pool.
 
     Swap-outs take a slot on the active areas and go to the zeromap, zswap, the swap file, or
@@ -107,6 +109,7 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         options = ReplayOptions(
             compressor=compressor, level=level, timeline=timeline_file,
             timeline_every=timeline_every, commit_every=commit_every,
+            compress_ahead=compress_ahead,
         )
         if not no_progress and term.is_interactive(sys.stderr):
             report = _with_progress(app, reader, options, k)

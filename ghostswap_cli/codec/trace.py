@@ -546,6 +546,7 @@ class TraceReader:
                  page_size: int | None = None) -> None:
         self.path = Path(path)
         self._name = os.fspath(path)
+        self.allow_dirs = tuple(allow_dirs)
         self.position = 0
         self.bytes_read = 0
         self.flags = 0

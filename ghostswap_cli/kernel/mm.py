@@ -120,11 +120,14 @@ class MM:
         return t[0][i], t[1][i]
 
     # --- swap-out ---------------------------------------------------------------------------
-    def swap_out(self, vpn: int, page: bytes, compressed: bytes | None = None) -> None:
+    def swap_out(self, vpn: int, page: bytes, compressed: bytes | None = None,
+                 csum: int | None = None) -> None:
         """Reclaim page ``vpn`` holding ``page``: give it a slot and write it out.
 
         ``compressed`` is ``page`` already run through the current zswap compressor (the design
-        lab compresses each page once for every model); zswap then does not compress it again.
+        lab compresses each page once for every model, the replay may compress ahead in another
+        process); zswap then does not compress it again. ``csum``, when given, is
+        ``zlib.crc32(page)``, taken by whoever compressed it.
         """
         key = vpn >> 9
         i = vpn & 511
@@ -154,7 +157,8 @@ class MM:
             k.counters["swpout_zero"] += 1
             csum = self.zero_csum
         else:
-            csum = zlib.crc32(page)
+            if csum is None:
+                csum = zlib.crc32(page)
             swp = (si.type << _SHIFT) | offset
             eid = self.zswap.zswap_store(swp, page, compressed)
             if eid:

@@ -12,9 +12,11 @@ that for checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import itertools
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +63,7 @@ class ReplayOptions:
     commit_every: int = 0
     progress: Callable[[int, int], None] | None = None  # (events, bytes read)
     progress_every: int = 8192
+    compress_ahead: str = "auto"  # auto, on, off: see replay/compress_ahead.py
 
 
 @dataclasses.dataclass
@@ -92,6 +95,7 @@ class ReplayReport:
     counters: dict[str, int] = dataclasses.field(default_factory=dict)
     devices: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
+    compress_ahead: str = "off"
     pool_samples: list[int] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,26 +157,34 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
 
     n = 0
     t0 = time.perf_counter()
-    for batch in _event_batches(reader, batch_size):
-        for op, vpn, page in batch:
-            if op == 0:
-                swap_out(vpn, page)
-                if model.pool_pages > peak:
-                    peak = model.pool_pages
-            elif op == 1:
-                swap_in(vpn)
-            else:
-                free(vpn)
-        n += len(batch)
-        if n % every == 0:
-            if writer is not None:
-                _timeline_row(writer, k, n, stats_before, before)
-            if n % (every * sample_every) == 0 or len(samples) < 4096:
-                samples.append(model.pool_pages)
-        if progress is not None and n % progress_every == 0:
-            progress(n, reader.bytes_read)
-        if commit_every and n % commit_every == 0:
-            k.commit()
+    with contextlib.ExitStack() as stack:
+        ahead = _start_compress_ahead(k, reader, options.compress_ahead)
+        if ahead is not None:
+            stack.enter_context(ahead)
+            report.compress_ahead = "on: " + ahead.description
+        # (None, None) from the iterator: compress inline (swap_out's defaults)
+        compressed = iter(ahead) if ahead is not None else itertools.repeat((None, None))
+        for batch in _event_batches(reader, batch_size):
+            for op, vpn, page in batch:
+                if op == 0:
+                    data, csum = next(compressed)
+                    swap_out(vpn, page, data, csum)
+                    if model.pool_pages > peak:
+                        peak = model.pool_pages
+                elif op == 1:
+                    swap_in(vpn)
+                else:
+                    free(vpn)
+            n += len(batch)
+            if n % every == 0:
+                if writer is not None:
+                    _timeline_row(writer, k, n, stats_before, before)
+                if n % (every * sample_every) == 0 or len(samples) < 4096:
+                    samples.append(model.pool_pages)
+            if progress is not None and n % progress_every == 0:
+                progress(n, reader.bytes_read)
+            if commit_every and n % commit_every == 0:
+                k.commit()
     report.elapsed = time.perf_counter() - t0
     if writer is not None and n % every:
         _timeline_row(writer, k, n, stats_before, before)
@@ -225,6 +237,23 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
     samples.append(model.pool_pages)
     report.pool_samples = samples
     return report
+
+
+def _start_compress_ahead(k: Kernel, reader: TraceReader, mode: str):
+    """A :class:`CompressAhead` for this replay, or None to compress inline."""
+    from ghostswap_cli.replay import compress_ahead
+
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"compress_ahead must be auto, on or off, not {mode!r}")
+    if mode == "off" or not k.zswap.enabled or not hasattr(os, "fork"):
+        return None
+    if mode == "auto" and not compress_ahead.worthwhile(reader.size):
+        return None
+    c = k.zswap.current_compressor()
+    return compress_ahead.CompressAhead(
+        reader.path, allow_dirs=reader.allow_dirs, page_size=reader.page_size,
+        compressor=c.name, level=c.level,
+    )
 
 
 BATCH = 1024  # events between checks for timeline rows, progress and commits

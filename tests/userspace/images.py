@@ -63,8 +63,9 @@ def tool(name: str) -> str | None:
     return None
 
 
-def run_tool(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LC_ALL="C", LANG="C")
+def run_tool(*argv: str, cwd: Path | None = None,
+             env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LC_ALL="C", LANG="C", **(env_extra or {}))
     env.pop("LOCK_BLOCK_DEVICE", None)
     return subprocess.run(
         [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=60,
@@ -178,7 +179,9 @@ def mkfs_ext(path: Path, kind: str, size: int = 8 * 1024 * 1024) -> Path | None:
         return None
     with open(path, "wb") as f:
         f.truncate(size)
-    r = run_tool(mke2fs, "-q", "-F", "-t", kind, "-U", UUID_B, str(path))
+    # a fixed clock and hash seed: two images made a second apart must be byte-identical
+    r = run_tool(mke2fs, "-q", "-F", "-t", kind, "-U", UUID_B, "-E", f"hash_seed={UUID_B}",
+                 str(path), env_extra={"E2FSPROGS_FAKE_TIME": "1700000000"})
     return path if r.returncode == 0 else None
 
 
