@@ -7,7 +7,8 @@ Every operation is a real ``python -m ghostswap_cli`` subprocess, so the process
 for the state's lock and database exactly as users' commands would. The workers take turns
 through three roles (with 8 workers: 3 replayers, 3 cyclers, 2 readers):
 
-replay   replays small synthetic traces (``ghostswap trace synth``, made at setup) in a loop.
+replay   replays small synthetic traces (``ghostswap trace synth``, made at setup) in a loop,
+         every other one compressing ahead in a second process (``--compress-ahead on``).
          Each replayer has its own VPN range, so the traces never touch each other's pages;
          its pages land on whatever areas are active at the time (on purpose: swapoff by a
          cycler brings them back into RAM, and a later swap-in of such a page is counted as
@@ -69,8 +70,11 @@ class Soak:
         self.lock = threading.Lock()
         fstab = work / "fstab"
         fstab.write_text("")
+        # the commands run this checkout's code, as the fsck at the end does, not an older
+        # installed copy
+        path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
         self.env = dict(os.environ, GHOSTSWAP_STATE=str(state), LIBMOUNT_FSTAB=str(fstab),
-                        NO_COLOR="1")
+                        NO_COLOR="1", PYTHONPATH=path)
 
     # -- running one command -----------------------------------------------------------------
     def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -127,7 +131,9 @@ class Soak:
         j = 0
         while time.monotonic() < end:
             if role == "replay":
-                self.op("replay", "replay", "--no-progress", w / f"w{i}-{j % 3}.trace")
+                # every other replay forks its compress-ahead process, under the same contention
+                self.op("replay", "replay", "--no-progress", "--compress-ahead",
+                        ("on", "off")[j % 2], w / f"w{i}-{j % 3}.trace")
             elif role == "cycle":
                 own = [w / f"w{i}-real.swap", w / f"w{i}-ghost.swap"]
                 for path in own:
