@@ -303,17 +303,20 @@ def _swapon_cost(work: Path, size: int) -> dict:
     ghost = work / "scale.swap"
     ghost.unlink(missing_ok=True)
     make_swapfile(ghost, size, PAGE, ghost=True, label="scale")
+    from ghostswap_cli.kernel.swapfile import sys_swapoff
+
     before = sum(f.stat().st_size for f in state.iterdir())
-    best = None
+    best = after = None
     for _ in range(5):
         t = time.perf_counter()
         with open_kernel(state) as k:
             sys_swapon(k, str(ghost), 0)
         on = time.perf_counter() - t
         best = on if best is None else min(best, on)
-        from ghostswap_cli.kernel.swapfile import sys_swapoff
-
-        after = sum(f.stat().st_size for f in state.iterdir())
+        if after is None:
+            # growth by the first swapon; the first swapoff then creates zswap's pool file
+            # (1 MiB, the same whatever the size), which is not swapon's
+            after = sum(f.stat().st_size for f in state.iterdir())
         with open_kernel(state) as k:
             sys_swapoff(k, str(ghost))
     return {"declared": size, "swapon_s": round(best, 5), "state_growth_bytes": after - before}
@@ -368,7 +371,7 @@ def _max_devices(work: Path) -> dict:
 
 
 LONG_CHILD = r"""
-import json, sys, resource, time
+import json, sys, time
 sys.path.insert(0, sys.argv[3])
 from pathlib import Path
 from benchmarks.run import fresh_machine
@@ -381,9 +384,11 @@ fresh_machine(state, work, ram=8 << 30, ghost_size=1 << 30, name='long.swap')
 t = time.perf_counter()
 with open_trace(trace) as r, open_kernel(state) as k:
     rep = replay_trace(k, r, ReplayOptions())
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would include the RSS of the
+# benchmark process that started this one
+hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))
 print(json.dumps({'events': rep.events, 'stored': rep.stored_pages, 'corrupt': rep.corrupt_pages,
-                  'seconds': time.perf_counter() - t,
-                  'maxrss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  'seconds': time.perf_counter() - t, 'maxrss': hwm * 1024}))
 """
 
 

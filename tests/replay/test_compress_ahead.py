@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
+import zlib
 
 import pytest
 from helpers import ghost_swapfile, machine, real_swapfile, set_param, swapon
 
 from ghostswap_cli.codec.trace import open_trace
 from ghostswap_cli.errors import TraceError
+from ghostswap_cli.kernel.compressors import new_compressor
 from ghostswap_cli.kernel.machine import open_kernel
 from ghostswap_cli.replay import compress_ahead
 from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
@@ -68,7 +72,8 @@ def test_same_report_and_pool_as_compressing_inline(tmp_path, real_pages, compre
         results[mode] = (rep, pool_entries(state))
     off, on = results["off"][0].to_json(), results["on"][0].to_json()
     assert off["compress_ahead"] == "off"
-    assert on["compress_ahead"] == f"on: {compressor} in a second process"
+    assert re.fullmatch(rf"on: {compressor} in a second process, \d+ pages compressed there",
+                        on["compress_ahead"])
     assert on["corrupt_pages"] == 0 and on["swapped_in"] > 0
     for key in TIMING:
         off.pop(key), on.pop(key)
@@ -130,7 +135,7 @@ def test_auto_compresses_ahead_a_long_trace_on_two_cpus(tmp_path, state_dir, rea
     trace = write_trace(tmp_path / "t.gstrace", mixed_pages(real_pages, n))
     assert trace.stat().st_size >= compress_ahead.MIN_TRACE_BYTES
     rep = replay(state_dir, trace, "auto")
-    assert rep.compress_ahead == "on: lz4 in a second process"
+    assert rep.compress_ahead.startswith("on: lz4 in a second process, ")
     assert rep.corrupt_pages == 0 and rep.swapped_in == n
 
 
@@ -167,7 +172,7 @@ def test_the_cli_option_and_report(tmp_path, state_dir, real_pages, run_cli):
     trace = write_trace(tmp_path / "t.gstrace", mixed_pages(real_pages, 500))
     r = run_cli("replay", "--compress-ahead", "on", "--json", str(trace))
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["compress_ahead"] == "on: lz4 in a second process"
+    assert json.loads(r.stdout)["compress_ahead"].startswith("on: lz4 in a second process, ")
     r = run_cli("replay", "--compress-ahead", "off", str(trace))
     assert r.exit_code == 0 and "compress ahead    off\n" in r.stdout
     r = run_cli("replay", "--compress-ahead", "sometimes", str(trace))
@@ -188,3 +193,32 @@ def _children() -> set[int]:
             if int(fields[1]) == me:
                 found.add(int(entry))
     return found
+
+
+@pytest.mark.parametrize(("compressor", "level"), [("lz4", None), ("zstd", 3)])
+def test_the_second_process_sends_each_pages_compressed_form_and_crc(
+        tmp_path, real_pages, compressor, level):
+    pages = mixed_pages(real_pages, 150)  # all of it fits in the pipe (1 MiB)
+    trace = write_trace(tmp_path / "t.gstrace", pages)
+    compress = new_compressor(compressor, level).compress
+    zero = bytes(PAGE)
+    with compress_ahead.CompressAhead(trace, allow_dirs=(), page_size=PAGE,
+                                      compressor=compressor, level=level) as ahead:
+        deadline = time.monotonic() + 60
+        while _state(ahead.pid) != "Z":  # let it finish (close() reaps it)
+            assert time.monotonic() < deadline, "the second process did not finish in 60 s"
+            time.sleep(0.02)
+        items = iter(ahead)
+        got = [next(items) for _ in pages]
+        assert next(items) == (None, None)  # past the end: the caller's
+    assert ahead.pages == sum(p != zero for p in pages) > 0
+    for page, (data, csum) in zip(pages, got, strict=True):
+        if page == zero:
+            assert (data, csum) == (None, None)
+        else:
+            assert data == compress(page) and csum == zlib.crc32(page)
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
