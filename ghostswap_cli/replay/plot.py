@@ -121,7 +121,9 @@ def plot_timeline(csv_path: Path | str, png_path: Path | str, title: str | None 
 
         for ax in axes:
             ax.grid(True, alpha=0.3)
-            ax.set_ylim(bottom=0)
+            # from zero, with headroom: a flat series (a steady ratio) would sit on the top edge
+            top = ax.get_ylim()[1]
+            ax.set_ylim(0, top * 1.1 if top > 0 else 1)
             ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         ax_wb.set_xlim(left=0, right=max(events[-1], 1))
 
