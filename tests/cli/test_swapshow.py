@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid as _uuid
 from pathlib import Path
@@ -25,7 +24,6 @@ from ghostswap_cli.cli.columns import (
 )
 from ghostswap_cli.codec.swap_header import ByteOrder, SwapHeader, build_swap_header
 
-MAN = Path(__file__).resolve().parents[2] / "man" / "ghostswap-swapshow.1"
 UUID_G = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 
@@ -204,32 +202,6 @@ def test_subprocess(run_ghostswap, short_dir):
     assert run_ghostswap("swapon", g).returncode == 0
     p = run_ghostswap("swapshow", "--raw", "--noheadings")
     assert (p.returncode, p.stdout.decode()) == (0, f"{g} ghost 64M 0B -2\n")
-
-
-def test_every_option_in_the_man_page():
-    import click
-
-    from ghostswap_cli.cli import cli
-
-    ctx = click.Context(cli, info_name="ghostswap")
-    cmd = cli.get_command(ctx, "swapshow")
-    text = MAN.read_text().replace("\\-", "-")
-    opts = set(ctx.help_option_names)
-    for p in cmd.params:
-        if isinstance(p, click.Option):
-            opts.update(p.opts)
-    assert "--state" in opts
-    missing = [o for o in sorted(opts) if o not in text]
-    assert missing == []
-    for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "FILES",
-                    "ENVIRONMENT", "EXAMPLES", "SEE ALSO"):
-        assert f".SH {section}\n" in text
-
-
-@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
-def test_man_page_renders_clean():
-    r = subprocess.run(["groff", "-ww", "-man", "-z", str(MAN)], capture_output=True, text=True, check=False)
-    assert (r.returncode, r.stderr) == (0, "")
 
 
 def test_registry_matches_util_linux():

@@ -52,7 +52,9 @@ def test_every_option_is_in_the_man_page(path, cmd):
     page = man_page_for(path)
     assert page.exists(), f"{label(path)}: its man page {page.name} is missing"
     text = man_text(page)
-    missing = sorted(o for o in option_strings(cmd) if not mentions(text, o))
+    options = option_strings(cmd)
+    assert "--state" in options, f"{label(path)} does not take --state"
+    missing = sorted(o for o in options if not mentions(text, o))
     assert missing == [], f"{page.name} does not mention {missing} of {label(path)}"
 
 
