@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -53,6 +54,27 @@ class App:
             self.abort(f"{prefix}{e}", e.exit_status)
         except GhostswapError as e:
             self.abort(f"{prefix}{e}", e.exit_status)
+
+    def run_tool(self, call: Callable[[], int]) -> int:
+        """Run a util-linux mirror and return its exit status. A :class:`ToolError` ends the
+        command with its one line and status, after what the tool already printed (stdout
+        is flushed first, so the lines come out in the order util-linux prints them)."""
+        from ghostswap_cli.errors import ToolError
+
+        try:
+            status = call()
+        except ToolError as e:
+            sys.stdout.flush()
+            self.abort(str(e), e.exit_status)
+        sys.stdout.flush()
+        return status
+
+    @staticmethod
+    def exit(status: int) -> None:
+        """Exit with a tool's non-zero status (outside the kernel context, which then has
+        committed what the tool did before it failed)."""
+        if status:
+            raise SystemExit(status)
 
     @contextlib.contextmanager
     def kernel(self, *, write: bool = True, create: bool = True) -> Iterator[Kernel]:

@@ -17,7 +17,6 @@ import click
 from ghostswap_cli import __version__
 from ghostswap_cli.cli.app import App, pass_app
 from ghostswap_cli.cli.terminal import Terminal
-from ghostswap_cli.errors import ToolError
 
 __all__ = ("mkswap", "UtilLinuxCommand", "TerminalReport", "write_text")
 
@@ -166,13 +165,7 @@ def mkswap(app: App, args: tuple[str, ...], check: bool, force: bool, quiet: boo
         uuid=uuid, swapversion=swapversion, endianness=endianness, offset=offset, size=size,
         file=file_, ghost=ghost, lock=lock, verbose=verbose,
     )
-    try:
-        from ghostswap_cli.userspace.common import system_page_size
+    from ghostswap_cli.userspace.common import system_page_size
 
-        status = run_mkswap(ctl, TerminalReport(app.terminal), page_size=system_page_size(app.state))
-    except ToolError as e:
-        sys.stdout.flush()
-        app.abort(str(e), e.exit_status)
-    sys.stdout.flush()
-    if status:
-        raise SystemExit(status)
+    app.exit(app.run_tool(lambda: run_mkswap(ctl, TerminalReport(app.terminal),
+                                             page_size=system_page_size(app.state))))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ghostswap_cli.cli.app import App, pass_app
 from ghostswap_cli.cli.mkswap import TerminalReport, UtilLinuxCommand
-from ghostswap_cli.errors import ToolError
 
 
 @click.command(
@@ -37,9 +34,5 @@ def probe(app: App, files: tuple[str, ...], fmt: str, as_json: bool) -> None:
     from ghostswap_cli.userspace.probe import probe as run_probe
 
     app.terminal.prog = "ghostswap"
-    try:
-        status = run_probe(list(files), "json" if as_json else fmt, TerminalReport(app.terminal))
-    except ToolError as e:
-        app.abort(str(e), e.exit_status)
-    sys.stdout.flush()
-    raise SystemExit(status)
+    app.exit(app.run_tool(lambda: run_probe(list(files), "json" if as_json else fmt,
+                                            TerminalReport(app.terminal))))

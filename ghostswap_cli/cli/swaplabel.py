@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ghostswap_cli import __version__
 from ghostswap_cli.cli.app import App, pass_app
 from ghostswap_cli.cli.mkswap import TerminalReport, UtilLinuxCommand
-from ghostswap_cli.errors import ToolError
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -40,11 +37,5 @@ def swaplabel(app: App, args: tuple[str, ...], label: str | None, uuid: str | No
     from ghostswap_cli.userspace.swaplabel import swaplabel as run_swaplabel
 
     app.terminal.prog = "swaplabel"
-    try:
-        status = run_swaplabel(SwaplabelCtl(args=args, label=label, uuid=uuid), TerminalReport(app.terminal))
-    except ToolError as e:
-        sys.stdout.flush()
-        app.abort(str(e), e.exit_status)
-    sys.stdout.flush()
-    if status:
-        raise SystemExit(status)
+    app.exit(app.run_tool(lambda: run_swaplabel(SwaplabelCtl(args=args, label=label, uuid=uuid),
+                                                TerminalReport(app.terminal))))

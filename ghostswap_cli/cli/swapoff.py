@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ghostswap_cli import __version__
 from ghostswap_cli.cli.app import App, pass_app
 from ghostswap_cli.cli.mkswap import TerminalReport
 from ghostswap_cli.cli.swapon import GetoptCommand, GetoptResult
-from ghostswap_cli.errors import ToolError
 
 __all__ = ("swapoff",)
 
@@ -85,11 +82,5 @@ def swapoff(app: App, ctx: click.Context, parsed: GetoptResult) -> None:
         raise cmd.usage_error("bad usage")
     report = TerminalReport(app.terminal)
     with app.guard(), app.kernel() as k:
-        try:
-            status = run_swapoff(ctl, k, report)
-        except ToolError as e:
-            sys.stdout.flush()
-            app.abort(str(e), e.exit_status)
-    sys.stdout.flush()
-    if status:
-        raise SystemExit(status)
+        status = app.run_tool(lambda: run_swapoff(ctl, k, report))
+    app.exit(status)

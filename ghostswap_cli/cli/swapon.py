@@ -444,11 +444,5 @@ def swapon(app: App, ctx: click.Context, parsed: GetoptResult) -> None:
     )
     report = TerminalReport(app.terminal)
     with app.guard(), app.kernel() as k:
-        try:
-            status = run_swapon(ctl, k, report)
-        except ToolError as e:
-            sys.stdout.flush()
-            app.abort(str(e), e.exit_status)
-    sys.stdout.flush()
-    if status:
-        raise SystemExit(status)
+        status = app.run_tool(lambda: run_swapon(ctl, k, report))
+    app.exit(status)
