@@ -9,7 +9,6 @@ the native image and the test swaps the header fields itself (checked at run tim
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from userspace.images import (
     mkfs_ext,
     swap_page,
     tool,
+    tool_env,
     vfat_image,
     write_image,
     xfs_image,
@@ -44,22 +44,16 @@ pytestmark = [
 HEAD = 131072  # compared byte for byte (covers a 64 KiB header page); plus the length
 
 
-def ul_env() -> dict[str, str]:
-    env = dict(os.environ, LC_ALL="C", LANG="C")
-    env.pop("LOCK_BLOCK_DEVICE", None)
-    return env
-
-
 def ul_supports_endianness() -> bool:
     if MKSWAP is None:
         return False
-    out = subprocess.run([MKSWAP, "--help"], capture_output=True, text=True, env=ul_env(), check=False).stdout
+    out = subprocess.run([MKSWAP, "--help"], capture_output=True, text=True, env=tool_env(), check=False).stdout
     return "--endianness" in out
 
 
 def run_ul(args: list[str], cwd: Path) -> tuple[int, bytes, bytes]:
     # argv[0] "mkswap": getopt's messages are prefixed with it
-    r = subprocess.run(["mkswap", *args], executable=MKSWAP, cwd=cwd, capture_output=True, env=ul_env(),
+    r = subprocess.run(["mkswap", *args], executable=MKSWAP, cwd=cwd, capture_output=True, env=tool_env(),
                        timeout=60, check=False)
     return r.returncode, r.stdout, r.stderr
 

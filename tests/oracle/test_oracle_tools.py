@@ -5,8 +5,6 @@ file systems and partition tables as blkid."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from userspace.images import (
     iso9660_image,
     luks_image,
     mkfs_ext,
+    run_tool,
     swap_page,
     tool,
     vfat_image,
@@ -34,12 +33,6 @@ needs_blkid = pytest.mark.skipif(BLKID is None, reason="util-linux blkid is not 
 needs_mkswap = pytest.mark.skipif(MKSWAP is None, reason="util-linux mkswap is not installed")
 needs_swaplabel = pytest.mark.skipif(SWAPLABEL is None, reason="util-linux swaplabel is not installed")
 needs_file = pytest.mark.skipif(FILE is None, reason="file(1) is not installed")
-
-
-def run(*argv, cwd=None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LC_ALL="C", LANG="C")
-    return subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=60, check=False)
 
 
 def ours(run_cli, *args):
@@ -70,7 +63,7 @@ def test_blkid_reads_our_files(case, tmp_path, run_cli):
     _id, size, args = case
     f = blank(tmp_path / "s", size)
     ours(run_cli, *args, f)
-    r = run(BLKID, "-p", "-o", "export", f)
+    r = run_tool(BLKID, "-p", "-o", "export", f)
     assert r.returncode == 0, r.stderr
     values = dict(line.split("=", 1) for line in r.stdout.splitlines())
     assert (values["TYPE"], values["VERSION"], values["USAGE"]) == ("swap", "1", "other")
@@ -79,7 +72,7 @@ def test_blkid_reads_our_files(case, tmp_path, run_cli):
     assert values.get("LABEL") == label
     assert values.get("UUID") == (None if uuid == "clear" else uuid)
     # and our probe says the same, blkid's keys first
-    full = run(BLKID, "-p", f).stdout.rstrip("\n")
+    full = run_tool(BLKID, "-p", f).stdout.rstrip("\n")
     mine = run_cli("probe", f).stdout
     assert mine.startswith(full + " PAGESIZE=")
 
@@ -88,7 +81,7 @@ def test_blkid_reads_our_files(case, tmp_path, run_cli):
 def test_blkid_skips_ghosts_probe_does_not(tmp_path, run_cli):
     g = tmp_path / "ghost"
     ours(run_cli, "--ghost", "-s", "64M", "-L", "ghost", "-U", UUID_A, g)
-    r = run(BLKID, "-p", g)
+    r = run_tool(BLKID, "-p", g)
     assert (r.returncode, r.stdout) == (2, "")
     r = run_cli("probe", g)
     assert r.exit_code == 0
@@ -115,9 +108,9 @@ UL_FILES = [
 def test_probe_reads_util_linux_files_as_blkid(case, tmp_path, run_cli):
     _id, size, args, after = case
     f = blank(tmp_path / "s", size)
-    assert run(MKSWAP, *args, f, *(after or [])).returncode == 0
+    assert run_tool(MKSWAP, *args, f, *(after or [])).returncode == 0
     for fmt in ("full", "export", "value"):
-        expected = run(BLKID, "-p", "-o", fmt, f).stdout
+        expected = run_tool(BLKID, "-p", "-o", fmt, f).stdout
         got = run_cli("probe", "-o", fmt, f).stdout
         if fmt == "full":
             assert got.startswith(expected.rstrip("\n") + " PAGESIZE=")
@@ -144,7 +137,7 @@ def test_probe_reads_util_linux_files_as_blkid(case, tmp_path, run_cli):
 def test_probe_matches_blkid_on_crafted_headers(name, page, size, tmp_path, run_cli):
     f = tmp_path / name
     write_image(f, (size, {0: page}), fill=b"\0")
-    expected = run(BLKID, "-p", f)
+    expected = run_tool(BLKID, "-p", f)
     got = run_cli("probe", f)
     assert expected.returncode == got.exit_code == 0
     assert got.stdout.startswith(expected.stdout.rstrip("\n") + " PAGESIZE=")
@@ -159,7 +152,7 @@ def test_probe_matches_blkid_on_crafted_headers(name, page, size, tmp_path, run_
 def test_not_identified_in_both(page, tmp_path, run_cli):
     f = tmp_path / "x"
     write_image(f, (1 << 20, {0: page}), fill=b"\0")
-    assert run(BLKID, "-p", f).returncode == 2
+    assert run_tool(BLKID, "-p", f).returncode == 2
     r = run_cli("probe", f)
     assert r.exit_code == 2 and "TYPE=" not in r.stdout
 
@@ -168,9 +161,9 @@ def test_not_identified_in_both(page, tmp_path, run_cli):
 def test_util_linux_swaplabel_reads_and_changes_our_files(tmp_path, run_cli):
     f = blank(tmp_path / "s", 1 << 20)
     ours(run_cli, "-U", UUID_A, "-L", "ours", f)
-    r = run(SWAPLABEL, f)
+    r = run_tool(SWAPLABEL, f)
     assert (r.returncode, r.stdout) == (0, f"LABEL: ours\nUUID:  {UUID_A}\n")
-    assert run(SWAPLABEL, "-L", "theirs", "-U", UUID_B, f).returncode == 0
+    assert run_tool(SWAPLABEL, "-L", "theirs", "-U", UUID_B, f).returncode == 0
     assert run_cli("swaplabel", f).stdout == f"LABEL: theirs\nUUID:  {UUID_B}\n"
     assert f'LABEL="theirs" UUID="{UUID_B}"' in run_cli("probe", f).stdout
 
@@ -181,12 +174,12 @@ def test_util_linux_swaplabel_reads_and_changes_our_files(tmp_path, run_cli):
 def test_our_swaplabel_as_util_linux(args, tmp_path, run_cli):
     a, b = blank(tmp_path / "a", 1 << 20), blank(tmp_path / "b", 1 << 20)
     for f in (a, b):
-        assert run(MKSWAP, "-U", UUID_A, "-L", "start", f).returncode == 0
-    ul = run(SWAPLABEL, *args, a)
+        assert run_tool(MKSWAP, "-U", UUID_A, "-L", "start", f).returncode == 0
+    ul = run_tool(SWAPLABEL, *args, a)
     mine = run_cli("swaplabel", *args, b)
     assert (mine.exit_code, mine.stdout, mine.stderr) == (ul.returncode, ul.stdout, ul.stderr)
     assert a.read_bytes() == b.read_bytes()
-    ul = run(SWAPLABEL, a)
+    ul = run_tool(SWAPLABEL, a)
     mine = run_cli("swaplabel", b)
     assert (mine.exit_code, mine.stdout) == (ul.returncode, ul.stdout)
 
@@ -195,7 +188,7 @@ def test_our_swaplabel_as_util_linux(args, tmp_path, run_cli):
 def test_swaplabel_errors_as_util_linux(tmp_path, run_cli):
     small = blank(tmp_path / "small", 8192)
     for target in (small, tmp_path / "missing", tmp_path):
-        ul = run(SWAPLABEL, target)
+        ul = run_tool(SWAPLABEL, target)
         mine = run_cli("swaplabel", target)
         assert (mine.exit_code, mine.stderr) == (ul.returncode, ul.stderr)
 
@@ -205,7 +198,7 @@ def test_swaplabel_errors_as_util_linux(tmp_path, run_cli):
 def test_file_reports_ghost_size(blocks, last_page, tmp_path, run_cli):
     g = tmp_path / "ghost"
     ours(run_cli, "--ghost", "-L", "g", "-U", UUID_A, g, str(blocks))
-    out = run(FILE, g).stdout
+    out = run_tool(FILE, g).stdout
     assert "swap file" in out and f"size {last_page} pages" in out
     assert f"UUID={UUID_A}" in out and "LABEL=g" in out
     r = run_cli("probe", "-o", "export", g)
@@ -223,7 +216,7 @@ FS_IMAGES = [
 @pytest.mark.parametrize("name,image", FS_IMAGES, ids=[n for n, _ in FS_IMAGES])
 def test_prober_agrees_with_blkid(name, image, tmp_path):
     f = write_image(tmp_path / name, image)
-    r = run(BLKID, "-p", "-o", "export", f)
+    r = run_tool(BLKID, "-p", "-o", "export", f)
     values = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
     area = ProbeArea.from_bytes(f.read_bytes())
     sigs = probe_superblocks(area)
@@ -237,5 +230,5 @@ def test_prober_agrees_with_blkid_on_ext(kind, tmp_path):
     f = mkfs_ext(tmp_path / kind, kind)
     if f is None:
         pytest.skip("mke2fs is not installed")
-    expected = run(BLKID, "-p", "-s", "TYPE", "-o", "value", f).stdout.strip()
+    expected = run_tool(BLKID, "-p", "-s", "TYPE", "-o", "value", f).stdout.strip()
     assert [s.type for s in probe_superblocks(ProbeArea.from_bytes(f.read_bytes()))] == [expected]

@@ -63,10 +63,16 @@ def tool(name: str) -> str | None:
     return None
 
 
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment the real tools run in: C locale, no util-linux lock override."""
+    env = dict(os.environ, LC_ALL="C", LANG="C", **extra)
+    env.pop("LOCK_BLOCK_DEVICE", None)
+    return env
+
+
 def run_tool(*argv: str, cwd: Path | None = None,
              env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LC_ALL="C", LANG="C", **(env_extra or {}))
-    env.pop("LOCK_BLOCK_DEVICE", None)
+    env = tool_env(**(env_extra or {}))
     return subprocess.run(
         [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=60,
         check=False, errors="surrogateescape",
