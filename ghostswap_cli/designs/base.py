@@ -351,6 +351,10 @@ class Design:
     def __init__(self, cfg: LabConfig) -> None:
         self.cfg = cfg
         self.p = cfg.params
+        # every design has the per-slot constants under its own name (mainline.slot_params)
+        self.S = self.p[f"{self.name}.static_bytes"]
+        self.D = self.p[f"{self.name}.dynamic_bytes"]
+        self.C = self.p[f"{self.name}.cluster_slots"]
         self.page_size = cfg.page_size
         self.pool = ZsPoolModel(cfg.page_size)
         self.max_pool_pages = cfg.pool_limit_pages

@@ -38,10 +38,6 @@ class Ghost(Design):
 
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
-        p = cfg.params
-        self.S = p["ghost.static_bytes"]
-        self.D = p["ghost.dynamic_bytes"]
-        self.C = p["ghost.cluster_slots"]
         self.ghost = ClusterAllocator(cfg.ghost_slots, self.C)
 
     def alloc_front(self) -> tuple[int, bool] | None:

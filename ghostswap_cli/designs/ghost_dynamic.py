@@ -50,9 +50,6 @@ class GhostDynamic(Design):
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
         p = cfg.params
-        self.S = p["ghost-dynamic.static_bytes"]
-        self.D = p["ghost-dynamic.dynamic_bytes"]
-        self.C = p["ghost-dynamic.cluster_slots"]
         self.initial = p["ghost-dynamic.initial_clusters"]
         self.grow_by = p["ghost-dynamic.grow_clusters"]
         self.max_clusters = p["ghost-dynamic.max_clusters"]

@@ -64,9 +64,6 @@ class GhostTiers(Design):
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
         p = cfg.params
-        self.S = p["ghost-tiers.static_bytes"]
-        self.D = p["ghost-tiers.dynamic_bytes"]
-        self.C = p["ghost-tiers.cluster_slots"]
         self.R = p["ghost-tiers.redirect_bytes"]
         self.ghost = ClusterAllocator(cfg.ghost_slots, self.C)
         self.real = RealDevices(cfg.real_slots, self.C)

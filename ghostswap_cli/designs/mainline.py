@@ -101,10 +101,6 @@ class Mainline(Design):
 
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
-        p = cfg.params
-        self.S = p["mainline.static_bytes"]
-        self.D = p["mainline.dynamic_bytes"]
-        self.C = p["mainline.cluster_slots"]
         self.real = RealDevices(cfg.real_slots, self.C)
 
     def alloc_front(self) -> tuple[int, bool] | None:

@@ -62,9 +62,6 @@ class Vswap(Design):
         super().__init__(cfg)
         p = cfg.params
         self.E = p["vswap.entry_bytes"]
-        self.S = p["vswap.static_bytes"]
-        self.D = p["vswap.dynamic_bytes"]
-        self.C = p["vswap.cluster_slots"]
         self.indirect = p["vswap.indirect_swapin"] == 1
         self.phys = RealDevices(cfg.real_slots, self.C)
 
