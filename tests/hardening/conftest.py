@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: 
 
 from helpers import ghost_swapfile, machine, real_swapfile, swapon  # noqa: E402
 
-from ghostswap_cli.codec.trace import random_page, text_page  # noqa: E402
+from fuzz.targets import page_for  # noqa: E402
 from ghostswap_cli.kernel.cluster import LOC_KIND  # noqa: E402
 from ghostswap_cli.kernel.machine import open_kernel  # noqa: E402
 from ghostswap_cli.kernel.mm import PTE_PRESENT  # noqa: E402
@@ -40,15 +40,6 @@ class Built:
         return sqlite3.connect(self.state / "state.db", isolation_level=None)
 
 
-def _page(vpn: int) -> bytes:
-    kind = vpn % 4
-    if kind == 0:
-        return bytes(PS)
-    if kind == 1:
-        return random_page(vpn, PS)
-    return text_page(vpn, PS)
-
-
 def build(state: Path, folder: Path, n: int = 120) -> Built:
     """Real file (type 0) gets zero, zswap and disk pages; then a ghost (type 1) in front gets
     zero, zswap and swap-cache pages. Every kind of location, on both kinds of area."""
@@ -59,12 +50,12 @@ def build(state: Path, folder: Path, n: int = 120) -> Built:
     swapon(state, real, prio=5)
     with open_kernel(state) as k:
         for vpn in range(0x1000, 0x1000 + n):
-            pages[vpn] = _page(vpn)
+            pages[vpn] = page_for(vpn)
             k.mm.swap_out(vpn, pages[vpn])
     swapon(state, ghost, prio=10)
     with open_kernel(state) as k:
         for vpn in range(0x5000, 0x5000 + n):
-            pages[vpn] = _page(vpn)
+            pages[vpn] = page_for(vpn)
             k.mm.swap_out(vpn, pages[vpn])
     return Built(state, real, ghost, pages, locations(state))
 
