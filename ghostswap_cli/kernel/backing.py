@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import fcntl
 import os
-import struct
 from pathlib import Path
+
+from ghostswap_cli.fiemap import (
+    FIEMAP_EXTENT_DATA_INLINE,
+    FIEMAP_EXTENT_DELALLOC,
+    FIEMAP_EXTENT_SHARED,
+    fiemap_extents,
+)
 
 __all__ = ("DeviceProps", "device_props", "Extents", "swapfile_extents")
 
-FS_IOC_FIEMAP = 0xC020660B
-FIEMAP_FLAG_SYNC = 0x1
-FIEMAP_EXTENT_LAST = 0x1
-FIEMAP_EXTENT_DELALLOC = 0x4
-FIEMAP_EXTENT_DATA_INLINE = 0x200
-FIEMAP_EXTENT_SHARED = 0x2000
-_FIEMAP_HEAD = struct.Struct("=QQIIII")
-_FIEMAP_EXTENT = struct.Struct("=QQQQQIIII")
 _EXTENTS_PER_CALL = 256
 
 
@@ -67,32 +64,14 @@ class Extents:
 
 
 def _fiemap(fd: int, start: int, length: int) -> list[tuple[int, int, int, int]] | None:
-    out: list[tuple[int, int, int, int]] = []
-    pos = start
-    end = start + length
-    while pos < end:
-        buf = bytearray(_FIEMAP_HEAD.size + _FIEMAP_EXTENT.size * _EXTENTS_PER_CALL)
-        _FIEMAP_HEAD.pack_into(buf, 0, pos, end - pos, FIEMAP_FLAG_SYNC, 0, _EXTENTS_PER_CALL, 0)
-        try:
-            fcntl.ioctl(fd, FS_IOC_FIEMAP, buf, True)
-        except OSError as e:
-            if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EBADRQC):
-                return None
-            raise
-        mapped = _FIEMAP_HEAD.unpack_from(buf, 0)[3]
-        if mapped == 0:
-            break
-        last = False
-        for i in range(mapped):
-            lo, ph, ln, _r1, _r2, fl, *_ = _FIEMAP_EXTENT.unpack_from(
-                buf, _FIEMAP_HEAD.size + i * _FIEMAP_EXTENT.size
-            )
-            out.append((lo, ph, ln, fl))
-            pos = lo + ln
-            last = bool(fl & FIEMAP_EXTENT_LAST)
-        if last:
-            break
-    return out
+    """The extents of ``length`` bytes from ``start``; None where the file system has no
+    FIEMAP (the caller falls back to SEEK_HOLE)."""
+    try:
+        return list(fiemap_extents(fd, start, start + length, _EXTENTS_PER_CALL))
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EBADRQC):
+            return None
+        raise
 
 
 def swapfile_extents(path: str | Path, max_pages: int, page_size: int) -> Extents:

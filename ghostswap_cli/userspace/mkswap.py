@@ -26,7 +26,6 @@ import errno
 import fcntl
 import os
 import stat
-import struct
 import sys
 import uuid as _uuid
 
@@ -39,6 +38,13 @@ from ghostswap_cli.codec.swap_header import (
     parse_uuid,
 )
 from ghostswap_cli.errors import ToolError
+from ghostswap_cli.fiemap import (
+    FIEMAP_EXTENT_DATA_INLINE,
+    FIEMAP_EXTENT_DELALLOC,
+    FIEMAP_EXTENT_SHARED,
+    extents_fitting,
+    fiemap_extents,
+)
 from ghostswap_cli.uapi import MIN_GOODPAGES, SWAP_LABEL_LENGTH
 from ghostswap_cli.units import SizeError, parse_size, size_to_human_string
 from ghostswap_cli.userspace.common import (
@@ -213,53 +219,31 @@ def _lock_operation(mode: str | None) -> int | None:
 # the checks mkswap makes on the open device
 
 
-_FS_IOC_FIEMAP = 0xC020660B
-_FIEMAP_FLAG_SYNC = 0x1
-_FIEMAP_EXTENT_LAST = 0x1
-_FIEMAP_EXTENT_DELALLOC = 0x4
-_FIEMAP_EXTENT_DATA_INLINE = 0x200
-_FIEMAP_EXTENT_SHARED = 0x2000
-_FIEMAP = struct.Struct("=QQIIII")
-_FIEMAP_EXTENT = struct.Struct("=QQQQQIIII")
-_BUFSIZ = 8192
-_EXTENT_COUNT = (_BUFSIZ - _FIEMAP.size) // _FIEMAP_EXTENT.size
+_EXTENT_COUNT = extents_fitting(8192)  # util-linux's BUFSIZ-sized request
 
 
 def _fiemap_problems(fd: int, size: int, stop_early: bool) -> list[tuple[str, int]] | None:
     """``check_extents()``: holes and shared/inline/delalloc extents; None without FIEMAP."""
     problems: list[tuple[str, int]] = []
-    start = last_logical = 0
-    last = False
-    first_call = True
-    while not last:
-        buf = bytearray(_BUFSIZ)
-        _FIEMAP.pack_into(buf, 0, start, (1 << 64) - 1, _FIEMAP_FLAG_SYNC, 0, _EXTENT_COUNT, 0)
-        try:
-            fcntl.ioctl(fd, _FS_IOC_FIEMAP, buf, True)
-        except OSError:
-            return None if first_call else problems
-        first_call = False
-        mapped = _FIEMAP.unpack_from(buf, 0)[3]
-        if mapped == 0:
-            break
-        for i in range(mapped):
-            logical, _phys, length, _r1, _r2, flags, _a, _b, _c = _FIEMAP_EXTENT.unpack_from(
-                buf, _FIEMAP.size + i * _FIEMAP_EXTENT.size
-            )
+    last_logical = 0
+    mapped_any = False
+    try:
+        for logical, _phys, length, flags in fiemap_extents(fd, 0, None, _EXTENT_COUNT):
+            mapped_any = True
             if logical > last_logical:
                 problems.append(("hole detected at offset {}", last_logical))
             last_logical = logical + length
-            if flags & _FIEMAP_EXTENT_LAST:
-                last = True
-            if flags & _FIEMAP_EXTENT_DATA_INLINE:
+            if flags & FIEMAP_EXTENT_DATA_INLINE:
                 problems.append(("data inline extent at offset {}", logical))
-            if flags & _FIEMAP_EXTENT_SHARED:
+            if flags & FIEMAP_EXTENT_SHARED:
                 problems.append(("shared extent at offset {}", logical))
-            if flags & _FIEMAP_EXTENT_DELALLOC:
+            if flags & FIEMAP_EXTENT_DELALLOC:
                 problems.append(("unallocated extent at offset {}", logical))
             if stop_early and problems:
                 return problems
-        start = last_logical
+    except OSError:
+        # the first call failing means no FIEMAP here; a later one ends the walk
+        return problems if mapped_any else None
     if last_logical < size:
         problems.append(("hole detected at offset {}", last_logical))
     return problems
