@@ -165,6 +165,16 @@ def read_mounts(mounts_file: str = MOUNTS_FILE) -> list[MountEntry]:
     return entries
 
 
+def area_size(fd: int, st: os.stat_result) -> int | None:
+    """The bytes libblkid probes on ``fd``: a regular file's length, a block device's size
+    (its end, by seeking); None for anything else (blkid_probe_set_device refuses it)."""
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size
+    if stat.S_ISBLK(st.st_mode):
+        return os.lseek(fd, 0, os.SEEK_END)
+    return None
+
+
 def _stat(path: str) -> os.stat_result | None:
     try:
         return os.stat(path)

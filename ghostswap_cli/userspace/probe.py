@@ -34,6 +34,7 @@ from ghostswap_cli.userspace.common import (
     ProbeArea,
     Report,
     Signature,
+    area_size,
     blkid_label,
     probe_swap,
     probe_swsuspend,
@@ -156,11 +157,8 @@ def probe_file(path: str) -> ProbeResult:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             return ProbeResult(path, error=os.strerror(errno.EISDIR))
-        if stat.S_ISREG(st.st_mode):
-            size = st.st_size
-        elif stat.S_ISBLK(st.st_mode):
-            size = os.lseek(fd, 0, os.SEEK_END)
-        else:
+        size = area_size(fd, st)
+        if size is None:
             return ProbeResult(path, error=MSG_NOT_FILE)
         area = ProbeArea.from_fd(fd, 0, size)
         return probe_area(area, path, regular_file=stat.S_ISREG(st.st_mode))

@@ -26,7 +26,7 @@ from ghostswap_cli.codec.swap_header import (
 )
 from ghostswap_cli.errors import ToolError
 from ghostswap_cli.uapi import SWAP_LABEL_LENGTH
-from ghostswap_cli.userspace.common import SWAP_MINSZ, ProbeArea, Report, probe_swap
+from ghostswap_cli.userspace.common import SWAP_MINSZ, ProbeArea, Report, area_size, probe_swap
 from ghostswap_cli.userspace.probe import probe_area
 
 __all__ = ("SwaplabelCtl", "swaplabel", "TRY_HELP")
@@ -60,11 +60,8 @@ def _get_swap_prober(path: str) -> tuple[bytes, int]:
         raise ToolError(f"{MSG_UNABLE_TO_PROBE.format(path)}: {os.strerror(e.errno or errno.EIO)}") from None
     try:
         st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode):
-            size = st.st_size
-        elif stat.S_ISBLK(st.st_mode):
-            size = os.lseek(fd, 0, os.SEEK_END)
-        else:  # blkid_probe_set_device() refuses directories and the like
+        size = area_size(fd, st)
+        if size is None:  # blkid_probe_set_device() refuses directories and the like
             raise ToolError(f"{MSG_UNABLE_TO_PROBE.format(path)}: {os.strerror(errno.EINVAL)}")
         area = ProbeArea.from_fd(fd, 0, size)
         sig = probe_swap(area)

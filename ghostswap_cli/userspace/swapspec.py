@@ -25,10 +25,9 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-import stat
 from collections.abc import Iterable
 
-from ghostswap_cli.userspace.common import ProbeArea, Report, blkid_label, probe_swap
+from ghostswap_cli.userspace.common import ProbeArea, Report, area_size, blkid_label, probe_swap
 
 __all__ = (
     "TAG_NAMES",
@@ -118,12 +117,8 @@ def probe_swap_ids(path: str) -> SwapIds:
         err = e.errno if isinstance(e, OSError) and e.errno else errno.EINVAL
         return SwapIds(False, warning=f"{MSG_UNABLE_TO_PROBE.format(path)}: {os.strerror(err)}")
     try:
-        st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode):
-            size = st.st_size
-        elif stat.S_ISBLK(st.st_mode):
-            size = os.lseek(fd, 0, os.SEEK_END)
-        else:
+        size = area_size(fd, os.fstat(fd))
+        if size is None:
             return SwapIds(False, warning=MSG_NOT_VALID.format(path))
         sig = probe_swap(ProbeArea.from_fd(fd, 0, size), minsz=False)
     except OSError as e:
