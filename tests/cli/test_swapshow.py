@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import uuid as _uuid
 from pathlib import Path
 
@@ -37,13 +35,6 @@ def ghost(path: Path, declared: int = 64 << 20, label: str = "", uuid: str | Non
     return path
 
 
-@pytest.fixture
-def short_dir():
-    d = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

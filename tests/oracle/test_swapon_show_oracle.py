@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -86,13 +85,6 @@ def write_swaps(state: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def short_dir():
-    d = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def real_swapfile(path: Path, size: int, label: str, uuid: str) -> Path:

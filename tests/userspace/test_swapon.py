@@ -5,13 +5,8 @@ kernel table and log read back from the state)."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid as _uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from ghostswap_cli.codec.swap_header import ByteOrder, SwapHeader, build_swap_header
 from ghostswap_cli.kernel.machine import open_kernel
@@ -100,14 +95,6 @@ def init_kernel(run_cli, *args: str) -> None:
     assert r.exit_code == 0, r.stderr
 
 
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A directory with a short path, so /proc/swaps pads names to 40 columns."""
-    d = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
