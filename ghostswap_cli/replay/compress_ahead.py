@@ -48,8 +48,9 @@ def usable_cpus() -> int:
 
 
 def worthwhile(trace_size: int) -> bool:
-    """``auto``: a second CPU to run on, fork to start it, and a trace long enough."""
-    return hasattr(os, "fork") and usable_cpus() > 1 and trace_size >= MIN_TRACE_BYTES
+    """``auto``: a second CPU to run on and a trace long enough (the caller checks that the
+    system has fork at all)."""
+    return usable_cpus() > 1 and trace_size >= MIN_TRACE_BYTES
 
 
 class CompressAhead:
