@@ -267,19 +267,22 @@ def bench_replay(work: Path, quick: bool) -> dict:
     return results
 
 
+def proc_status(key: str) -> int:
+    """A size from /proc/self/status (VmRSS, RssAnon, VmHWM), in bytes; 0 if absent."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 MEMORY_CHILD = r"""
-import json, os, sys, resource
+import json, os, sys
 sys.path.insert(0, sys.argv[3])
-from benchmarks.run import machine_pages, fresh_machine
+from benchmarks.run import machine_pages, fresh_machine, proc_status as status
 from pathlib import Path
 from ghostswap_cli.kernel.machine import open_kernel
 import lz4.block
-
-def status(key):
-    for line in open('/proc/self/status'):
-        if line.startswith(key + ':'):
-            return int(line.split()[1]) * 1024
-    return 0
 
 work = Path(sys.argv[1]); n = int(sys.argv[2])
 state = work / 'state-mem'
@@ -404,7 +407,7 @@ LONG_CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[3])
 from pathlib import Path
-from benchmarks.run import fresh_machine
+from benchmarks.run import fresh_machine, proc_status
 from ghostswap_cli.codec.trace import open_trace
 from ghostswap_cli.kernel.machine import open_kernel
 from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
@@ -416,9 +419,8 @@ with open_trace(trace) as r, open_kernel(state) as k:
     rep = replay_trace(k, r, ReplayOptions())
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would include the RSS of the
 # benchmark process that started this one
-hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))
 print(json.dumps({'events': rep.events, 'stored': rep.stored_pages, 'corrupt': rep.corrupt_pages,
-                  'seconds': time.perf_counter() - t, 'maxrss': hwm * 1024}))
+                  'seconds': time.perf_counter() - t, 'maxrss': proc_status('VmHWM')}))
 """
 
 
