@@ -165,7 +165,8 @@ def mkswap(app: App, args: tuple[str, ...], check: bool, force: bool, quiet: boo
         uuid=uuid, swapversion=swapversion, endianness=endianness, offset=offset, size=size,
         file=file_, ghost=ghost, lock=lock, verbose=verbose,
     )
-    from ghostswap_cli.userspace.common import system_page_size
+    from ghostswap_cli.userspace.common import active_swaps, system_page_size
 
     app.exit(app.run_tool(lambda: run_mkswap(ctl, TerminalReport(app.terminal),
-                                             page_size=system_page_size(app.state))))
+                                             page_size=system_page_size(app.state),
+                                             swaps=active_swaps(app.state))))

@@ -40,6 +40,9 @@ __all__ = (
     "MountEntry",
     "read_mounts",
     "is_mounted",
+    "ActiveSwap",
+    "active_swaps",
+    "is_swap_device",
     "disk_partitions",
     "mounted_partitions",
     "ProbeArea",
@@ -191,6 +194,44 @@ def _loop_backing_file(rdev: int, sysfs: str) -> str | None:
 
 
 LOOPDEV_MAJOR = 7
+
+
+@dataclasses.dataclass(frozen=True)
+class ActiveSwap:
+    """An area the simulated kernel has active: its /proc/swaps name and its inode."""
+
+    name: str  # d_path as /proc/swaps lists it, unescaped, without " (deleted)"
+    dev: int
+    ino: int
+    rdev: int = 0
+
+
+def active_swaps(state_dir: os.PathLike[str] | str | None) -> tuple[ActiveSwap, ...]:
+    """The simulated kernel's swap table, read from a snapshot of ``state_dir`` (nothing if
+    there is no readable state: then no area can be active on it)."""
+    if state_dir is None or not os.path.exists(os.path.join(state_dir, "state.db")):
+        return ()
+    from ghostswap_cli.errors import GhostswapError
+    from ghostswap_cli.kernel.machine import open_kernel
+
+    try:
+        with open_kernel(Path(state_dir), write=False, create=False) as k:
+            return tuple(ActiveSwap(si.path, si.dev, si.ino) for si in k.active())
+    except GhostswapError:
+        return ()
+
+
+def is_swap_device(path: str, swaps: Iterable[ActiveSwap]) -> bool:
+    """``is_swap_device()`` of util-linux lib/ismounted.c: ``path`` is listed in /proc/swaps
+    by that very name, or is a block device whose number a listed device has."""
+    rdev = 0
+    st = _stat(path)
+    if st is not None and stat.S_ISBLK(st.st_mode):
+        rdev = st.st_rdev
+    for s in swaps:
+        if s.name == path or (rdev and s.rdev == rdev):
+            return True
+    return False
 
 
 def is_mounted(path: str, paths: SystemPaths = DEFAULT_PATHS) -> bool:

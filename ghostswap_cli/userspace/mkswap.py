@@ -49,11 +49,13 @@ from ghostswap_cli.uapi import MIN_GOODPAGES, SWAP_LABEL_LENGTH
 from ghostswap_cli.units import SizeError, parse_size, size_to_human_string
 from ghostswap_cli.userspace.common import (
     DEFAULT_PATHS,
+    ActiveSwap,
     ProbeArea,
     Report,
     SystemPaths,
     disk_partitions,
     is_mounted,
+    is_swap_device,
     mounted_partitions,
     probe_partition_table,
     probe_superblocks,
@@ -105,6 +107,7 @@ MSG_SETTING_UP = "Setting up swapspace version {}, size = {} ({} bytes)"
 MSG_LABEL_TRUNCATED = "Label was truncated."
 MSG_WRITE_SIGNATURE = "{}: unable to write signature page"
 MSG_WRITE_FAILED = "write failed"
+MSG_ERASE_BOOTBITS = "unable to erase bootbits sectors"
 MSG_LOCKED = "{}: device already locked"
 MSG_LOCK_FAILED = "{}: failed to get lock"
 MSG_LOCK_WAIT = "mkswap: {}: device already locked, waiting to get lock ... "
@@ -394,8 +397,11 @@ def _stat_or_none(path: str) -> os.stat_result | None:
         raise ToolError(f"{MSG_CANNOT_OPEN.format(path)}: {os.strerror(e.errno or errno.EIO)}") from None
 
 
-def _safety_checks(path: str, st: os.stat_result | None, force: bool, paths: SystemPaths) -> None:
-    if is_mounted(path, paths):
+def _safety_checks(path: str, st: os.stat_result | None, force: bool, paths: SystemPaths,
+                   swaps: tuple[ActiveSwap, ...] = ()) -> None:
+    # check_mount() -> check_mount_point(): /proc/swaps first (the simulated kernel's), then
+    # the mount table
+    if is_swap_device(path, swaps) or is_mounted(path, paths):
         raise ToolError(MSG_MOUNTED.format(path))
     if st is not None and stat.S_ISBLK(st.st_mode):
         parts = disk_partitions(st.st_rdev, paths.sysfs)
@@ -423,7 +429,8 @@ def _existing_signatures(path: str, offset: int, size: int, force: bool) -> None
             raise ToolError(MSG_HAS_SIGNATURE.format(path, sig.type))
 
 
-def _prepare(ctl: MkswapCtl, report: Report, paths: SystemPaths, system_ps: int):
+def _prepare(ctl: MkswapCtl, report: Report, paths: SystemPaths, system_ps: int,
+             swaps: tuple[ActiveSwap, ...] = ()):
     user_pagesize, order, offset, filesz, lock = _parse_options(ctl)
     if len(ctl.args) > 2:
         raise ToolError(f"{MSG_ONE_DEVICE}\n{TRY_HELP}")
@@ -454,7 +461,7 @@ def _prepare(ctl: MkswapCtl, report: Report, paths: SystemPaths, system_ps: int)
         raise ToolError(MSG_GHOST_SIZE)
 
     st = _stat_or_none(devname)
-    _safety_checks(devname, st, ctl.force, paths)
+    _safety_checks(devname, st, ctl.force, paths, swaps)
 
     # get_size()
     if creating and filesz:
@@ -569,17 +576,20 @@ def mkswap(
     *,
     paths: SystemPaths = DEFAULT_PATHS,
     page_size: int | None = None,
+    swaps: tuple[ActiveSwap, ...] = (),
 ) -> int:
     """Run mkswap; returns 0 or raises :class:`ToolError` (status 1) with util-linux's text.
 
-    ``page_size`` stands for the system page size (default :func:`system_page_size`).
+    ``page_size`` stands for the system page size (default :func:`system_page_size`);
+    ``swaps`` is the simulated kernel's swap table (:func:`active_swaps`).
     """
     system_ps = page_size or system_page_size()
-    plan, lock, filesz = _prepare(ctl, report, paths, system_ps)
+    plan, lock, filesz = _prepare(ctl, report, paths, system_ps, swaps)
     path = plan.devname
 
     fd = _open_for_write(ctl, plan, filesz)
     try:
+        _refuse_swapfile_write(fd, ctl, filesz, swaps)
         _write(fd, ctl, plan, lock, filesz, report)
     except BaseException:
         if plan.st is None:  # a file this run created goes again
@@ -589,6 +599,21 @@ def mkswap(
     finally:
         os.close(fd)
     return 0
+
+
+def _refuse_swapfile_write(fd: int, ctl: MkswapCtl, filesz: int,
+                           swaps: tuple[ActiveSwap, ...]) -> None:
+    """The kernel marks an active swap file S_SWAPFILE and fails every write and truncate of
+    it with ETXTBSY. The simulated kernel cannot mark a real inode, so the first write this
+    run would do fails here, with the message util-linux prints for it (reached when the area
+    is named by another path than /proc/swaps lists, which check_mount() does not catch)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or not any(
+            (s.dev, s.ino) == (st.st_dev, st.st_ino) for s in swaps):
+        return
+    if ctl.ghost or (ctl.file and filesz):
+        raise ToolError(f"{MSG_ALLOCATE.format(ctl.args[0])}: {os.strerror(errno.ETXTBSY)}")
+    raise ToolError(MSG_ERASE_BOOTBITS)
 
 
 def _write(fd: int, ctl: MkswapCtl, plan: _Plan, lock: int | None, filesz: int, report: Report) -> None:
