@@ -228,10 +228,7 @@ def is_swap_device(path: str, swaps: Iterable[ActiveSwap]) -> bool:
     st = _stat(path)
     if st is not None and stat.S_ISBLK(st.st_mode):
         rdev = st.st_rdev
-    for s in swaps:
-        if s.name == path or (rdev and s.rdev == rdev):
-            return True
-    return False
+    return any(s.name == path or (rdev and s.rdev == rdev) for s in swaps)
 
 
 def is_mounted(path: str, paths: SystemPaths = DEFAULT_PATHS) -> bool:

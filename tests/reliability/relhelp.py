@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: helpers
 
-from helpers import machine, real_swapfile, set_param, swapon  # noqa: E402
+from helpers import set_param  # noqa: E402
 
 from ghostswap_cli.kernel.machine import open_kernel  # noqa: E402
 
