@@ -347,9 +347,12 @@ def swapped_ptes(k: Kernel) -> Iterator[tuple[int, int, int]]:
 
 def backing_problem(k: Kernel, si: SwapInfoStruct) -> Problem | None:
     """Is the file behind ``si`` still there, the same inode, big enough, still its header?"""
+    from ghostswap_cli.kernel.swapfile import backing_path
+
     where = f"swap type {si.type}: {si.path}"
+    path = backing_path(k.directory, si)
     try:
-        st = os.stat(si.path)
+        st = os.stat(path)
     except OSError as e:
         return Problem("backing-missing", f"{where}: {e.strerror}")
     if not stat.S_ISREG(st.st_mode):
@@ -365,7 +368,7 @@ def backing_problem(k: Kernel, si: SwapInfoStruct) -> Problem | None:
         return Problem("backing-resized", f"{where}: shorter ({st.st_size} bytes) than its "
                                           f"swap area ({si.max * ps} bytes)")
     try:
-        with open(si.path, "rb") as f:
+        with open(path, "rb") as f:
             page = f.read(ps)
     except OSError as e:
         return Problem("backing-unreadable", f"{where}: {e.strerror}")
@@ -693,7 +696,9 @@ def read_page(k: Kernel, si: SwapInfoStruct | None, offset: int, loc: int, ref: 
         if kind == LOC_CACHE:
             return k.arena.read(ref, ps)
         if kind == LOC_DISK and si is not None and not si.is_ghost:
-            return disk_page(k, si.path, offset, fds)
+            from ghostswap_cli.kernel.swapfile import backing_path
+
+            return disk_page(k, backing_path(k.directory, si), offset, fds)
     except GhostswapError:
         return None
     return None

@@ -503,6 +503,10 @@ class Kernel:
         """The transaction is durable: pool extents freed since the last one may be reused."""
         if self._arena is not None:
             self._arena.commit()
+        if self.write:
+            from ghostswap_cli.kernel.swapfile import release_held
+
+            release_held(self.directory, self.active())
 
     def _mark_disk_slots_committed(self) -> None:
         """Slots written to disk since the last commit are in the state about to be committed:

@@ -30,8 +30,10 @@ class PageIO:
     def _fd(self, si: SwapInfoStruct) -> int:
         fd = si.fd
         if fd is None:
+            from ghostswap_cli.kernel.swapfile import backing_path
+
             try:
-                fd = os.open(si.path, os.O_RDWR | os.O_NOFOLLOW)
+                fd = os.open(backing_path(self.k.directory, si), os.O_RDWR | os.O_NOFOLLOW)
             except OSError as e:
                 raise KernelError(e.errno or 5, f"{si.path}: {e.strerror}") from None
             st = os.fstat(fd)

@@ -73,6 +73,7 @@ from ghostswap_cli.kernel.cluster import (
     SwapSlots,
 )
 from ghostswap_cli.kernel.mm import PTE_PRESENT, PTRS_PER_PTE
+from ghostswap_cli.kernel.swapfile import backing_path
 from ghostswap_cli.state.db import (
     DB_NAME,
     LOCK_NAME,
@@ -950,7 +951,7 @@ class _Rebuild:
                 return LOC_ZSWAP, eid
         if csum == self.zero_csum:
             return LOC_ZERO, 0
-        path = si.path if si is not None else self.salvage.paths.get(t)
+        path = backing_path(self.k.directory, si) if si is not None else self.salvage.paths.get(t)
         if path is not None and (si is None or not si.is_ghost) and (LOC_DISK, 0) not in tried:
             page = self._disk(path, off)
             if page is not None and zlib.crc32(page) == csum:
@@ -965,7 +966,7 @@ class _Rebuild:
         if kind == LOC_DISK:
             if si is None or si.is_ghost:
                 return False
-            page = self._disk(si.path, off)
+            page = self._disk(backing_path(self.k.directory, si), off)
         elif kind in (LOC_ZSWAP, LOC_CACHE) and not self.ld.pool_readable:
             return False
         else:

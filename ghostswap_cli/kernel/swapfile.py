@@ -18,6 +18,7 @@ Differences from the kernel, on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -54,7 +55,16 @@ __all__ = (
     "swap_type_str",
     "seq_escape_path",
     "K",
+    "HELD_DIR",
+    "backing_path",
+    "is_deleted",
+    "hold_swapfile",
+    "release_held",
 )
+
+#: Where the state keeps a hard link to each active swap file: the kernel holds the open file
+#: of an area, so removing its name neither frees its blocks nor loses its pages.
+HELD_DIR = "swapfiles"
 
 # x86-64 without the L1TF clamp: 50 offset bits in a swap PTE (swapfile_maximum_size)
 SWAPFILE_MAXIMUM_SIZE = 1 << 50
@@ -109,6 +119,69 @@ class SwapInfoStruct:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _held(directory: Path, si: SwapInfoStruct) -> Path:
+    return Path(directory) / HELD_DIR / f"{si.dev:x}.{si.ino}"
+
+
+def _names_inode(path: str | Path, si: SwapInfoStruct) -> bool:
+    try:
+        st = os.stat(path, follow_symlinks=False) if isinstance(path, Path) else os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (si.dev, si.ino)
+
+
+def is_deleted(si: SwapInfoStruct) -> bool:
+    """d_path's `` (deleted)``: the area's path no longer names the inode swapon opened."""
+    return not _names_inode(si.path, si)
+
+
+def backing_path(directory: Path, si: SwapInfoStruct) -> str:
+    """A name of the inode behind ``si``: its own path while that still names it, else the
+    state's hard link (:data:`HELD_DIR`); the path itself if neither does (then its pages on
+    disk cannot be read back, and whoever reads them says so)."""
+    if _names_inode(si.path, si):
+        return si.path
+    held = _held(directory, si)
+    return str(held) if _names_inode(held, si) else si.path
+
+
+def hold_swapfile(directory: Path, si: SwapInfoStruct) -> bool:
+    """Keep the swap file reachable while the area is active, as the kernel's open file does.
+
+    A hard link in the state directory; not possible across file systems (EXDEV) or for a file
+    the user may not link (protected_hardlinks): then the area works while its name lasts."""
+    held = _held(directory, si)
+    if _names_inode(held, si):
+        return True
+    try:
+        os.makedirs(held.parent, mode=0o700, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(held)  # a stale link of a recycled inode number
+        os.link(si.path, held, follow_symlinks=False)
+    except OSError:
+        return False
+    if not _names_inode(held, si):  # the path was replaced between stat and link
+        with contextlib.suppress(OSError):
+            os.unlink(held)
+        return False
+    return True
+
+
+def release_held(directory: Path, active: list[SwapInfoStruct]) -> None:
+    """Drop the links of areas no longer active (after swapoff, or a swapon rolled back)."""
+    folder = Path(directory) / HELD_DIR
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    keep = {_held(directory, si).name for si in active}
+    for name in names:
+        if name not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
 
 
 def K(pages: int, page_size: int) -> int:  # noqa: N802 - the kernel's macro
@@ -200,6 +273,14 @@ def _read_page0(fd: int, page_size: int) -> bytes:
 def _find_active(k: Kernel, st: os.stat_result) -> SwapInfoStruct | None:
     for si in k.swap_info:
         if si is not None and si.dev == st.st_dev and si.ino == st.st_ino:
+            return si
+    return None
+
+
+def _find_deleted(k: Kernel, specialfile: str) -> SwapInfoStruct | None:
+    path = os.path.abspath(specialfile)
+    for si in k.active():
+        if si.path == path and is_deleted(si):
             return si
     return None
 
@@ -303,6 +384,7 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
     k.counters["seq"] += 1
     si.active_seq = si.avail_seq = k.counters["seq"]
     k.publish_swap_info(si)
+    hold_swapfile(k.directory, si)
 
     flags = si.flags
     k.printk.pr_info(
@@ -337,8 +419,15 @@ def sys_swapoff(k: Kernel, specialfile: str) -> SwapInfoStruct:
     try:
         st = os.stat(specialfile)
     except OSError as e:
-        raise KernelError(e.errno or errno.ENOENT) from None
-    si = _find_active(k, st)
+        st = None
+        err = e.errno or errno.ENOENT
+    si = _find_active(k, st) if st is not None else None
+    if si is None:
+        # the kernel finds a deleted swap file by its open file; here also by the name
+        # /proc/swaps lists for it (util-linux strips " (deleted)" and passes that name)
+        si = _find_deleted(k, specialfile)
+        if si is None and st is None:
+            raise KernelError(err)
     if si is None or not si.writeok:
         raise KernelError(errno.EINVAL)
     # security_vm_enough_memory_mm under OVERCOMMIT_GUESS
@@ -392,9 +481,9 @@ def swap_show(k: Kernel) -> str:
     for si in k.swap_info:
         if si is None:
             continue
-        name = seq_escape_path(si.path)
-        if not Path(si.path).exists():
-            name += " (deleted)"
+        # d_path appends " (deleted)" before seq_file_path escapes: the kernel prints
+        # "\040(deleted)", which libmount unescapes and strips
+        name = seq_escape_path(si.path + " (deleted)" if is_deleted(si) else si.path)
         size = K(si.pages, ps)
         inuse = K(si.inuse_pages, ps)
         pad = 40 - len(name) if len(name) < 40 else 1

@@ -9,9 +9,10 @@ Mirrors the parts of util-linux libmount (v2.41) the swap tools use: ``mnt_table
 
 Nothing here writes: fstab is only read.
 
-A quirk kept on purpose: the kernel prints a deleted swap file as ``<path> (deleted)`` with a
-real space, which libmount cannot split from the type column, so such a row is a parse error
-and util-linux's ``swapon --show`` and ``swapon -s`` leave it out with a warning. So do we.
+A deleted swap file is listed as ``<path>\\040(deleted)``: d_path appends `` (deleted)``
+before ``seq_file_path()`` escapes the name, so the suffix arrives escaped; libmount unescapes
+the name and strips the suffix (``PATH_DELETED_SUFFIX``), and so do we. Every row the kernel
+can print parses.
 """
 
 from __future__ import annotations

@@ -55,17 +55,27 @@ def _put_cluster(b: Built, type_: int, idx: int, data: bytearray) -> None:
 
 
 def deleted_file(b: Built, run_cli) -> None:
+    # the file and the state's hard link to it (as when the state is on another file system,
+    # where no link can be kept): its pages on disk are gone
     b.real.unlink()
+    shutil.rmtree(b.state / "swapfiles")
 
 
 def replaced_file(b: Built, run_cli) -> None:
     # same bytes, new inode (cp + mv): the area is not the file that was swapped on
     shutil.copyfile(b.real, b.real.with_suffix(".new"))
     os.replace(b.real.with_suffix(".new"), b.real)
+    shutil.rmtree(b.state / "swapfiles")  # no link kept (see deleted_file): the old inode is gone
 
 
 def mkswap_again(b: Built, run_cli) -> None:
-    assert run_cli("mkswap", "-q", b.real).exit_code == 0
+    # mkswap refuses an active area now; write a fresh header page over it by hand, as
+    # another tool (or mkswap on a machine that does not know the area is active) would
+    other = b.real.with_suffix(".other")
+    assert run_cli("mkswap", "-q", "--file", "--size", "1M", other).exit_code == 0
+    with open(b.real, "r+b") as f:
+        f.write(other.read_bytes()[:4096])
+    other.unlink()
 
 
 def truncated_pool(b: Built, run_cli) -> None:
@@ -278,7 +288,7 @@ def test_clean_state(built: Built, run_cli):
 
 
 def test_exact_lines_for_a_deleted_file(built: Built, run_cli):
-    built.real.unlink()
+    deleted_file(built, run_cli)
     r = fsck(run_cli, built.state, "--repair")
     lines = r.stdout.splitlines()
     assert lines[0] == f"problem: swap type 0: {built.real}: No such file or directory"
@@ -298,7 +308,7 @@ def test_exact_lines_for_a_deleted_file(built: Built, run_cli):
 
 
 def test_repair_then_the_machine_works_on(built: Built, run_cli, tmp_path):
-    built.real.unlink()
+    deleted_file(built, run_cli)
     assert fsck(run_cli, built.state, "--repair").exit_code == 5
     trace = tmp_path / "more.trace"
     trace.write_text("ghostswap-trace 1\n" + "".join(f"out {0x9000 + i:#x} text:{i}\n"

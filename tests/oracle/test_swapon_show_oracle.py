@@ -160,7 +160,7 @@ def test_empty_table(run_cli, state_dir, short_dir):
         assert (ours.stdout, ours.exit_code) == (theirs.stdout, theirs.returncode) == ("", 0), args
 
 
-def test_deleted_file_is_dropped_as_util_linux_drops_it(run_cli, state_dir, short_dir):
+def test_deleted_file_is_listed_as_util_linux_lists_it(run_cli, state_dir, short_dir):
     init_kernel(run_cli)
     gone = make_ghost(short_dir / "gone")
     kept = real_swapfile(short_dir / "kept", 1 << 20, "kept", UUID_REAL)
