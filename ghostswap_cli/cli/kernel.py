@@ -144,9 +144,12 @@ def show(app: App, as_json: bool) -> None:
             "totalram_pages": k.totalram_pages,
             "free_ram_pages": k.free_ram_pages,
             "swapcache_pages": k.counters["nr_swapcache_pages"],
+            "corrupt_pages": k.counters["corrupt_pages"],
+            "unreadable_pages": len(k.unreadable),
             "zswap": {
                 "parameters": {p.rsplit("/", 1)[1]: v for p, v in k.params.items()},
                 "stored_pages": k.zswap_stored_pages(),
+                "decompress_fail": k.counters["decompress_fail"],
                 "pool_total_size": k.pool_pages * k.page_size,
             },
         }
@@ -170,6 +173,9 @@ def show(app: App, as_json: bool) -> None:
         f"nr_real_swapfiles   {info['nr_real_swapfiles']}",
         f"least_priority      {info['least_priority']}",
         f"swap cache pages    {info['swapcache_pages']}",
+        f"corrupt pages       {info['corrupt_pages']} came back corrupt or were dropped since boot;"
+        f" {info['unreadable_pages']} swapped out that swapoff could not read (see dmesg, "
+        f"kernel fsck)",
         "zswap               " + ", ".join(f"{n}={v}" for n, v in info["zswap"]["parameters"].items()),
         f"zswap pool          {info['zswap']['stored_pages']} pages stored, {info['zswap']['pool_total_size']} bytes",
     ]

@@ -39,6 +39,7 @@ _EPILOG = (
 @click.option("-v", "--verbose", is_flag=True, help="Verbose mode.")
 @click.option("-L", "labels", metavar="LABEL", multiple=True, help="LABEL of the area to disable.")
 @click.option("-U", "uuids", metavar="UUID", multiple=True, help="UUID of the area to disable.")
+@click.option("-f", "--force", is_flag=True, help="Drop pages that cannot be read back (swapoff fails with EIO otherwise), saying how many.")
 @click.option("-V", "--version", is_flag=True, help="Display version.")
 @click.pass_context
 @pass_app
@@ -55,7 +56,7 @@ def swapoff(app: App, ctx: click.Context, parsed: GetoptResult) -> None:
     app.terminal.prog = "swapoff"
     cmd = ctx.command
     assert isinstance(cmd, GetoptCommand)
-    all_ = verbose = False
+    all_ = verbose = force = False
     labels: list[str] = []
     uuids: list[str] = []
     for key, value in parsed.options:
@@ -65,6 +66,8 @@ def swapoff(app: App, ctx: click.Context, parsed: GetoptResult) -> None:
             all_ = True
         elif key == "verbose":
             verbose = True
+        elif key == "force":
+            force = True
         elif key == "labels":
             labels.append(value or "")
         elif key == "uuids":
@@ -77,7 +80,7 @@ def swapoff(app: App, ctx: click.Context, parsed: GetoptResult) -> None:
             ctx.exit(0)
 
     ctl = SwapoffCtl(specs=parsed.operands, labels=tuple(labels), uuids=tuple(uuids),
-                     all=all_, verbose=verbose)
+                     all=all_, verbose=verbose, force=force)
     if not (ctl.all or ctl.labels or ctl.uuids or ctl.specs):
         raise cmd.usage_error("bad usage")
     report = TerminalReport(app.terminal)

@@ -582,6 +582,27 @@ def find_problems(k: Kernel, *, pool_available: bool = True) -> list[Problem]:
         extents = [(zswap.e_handle[e], zswap.e_len[e]) for e in live] + cache_extents
         for text in k.arena.check(extents):
             add("pool", f"zswap pool: {text}")
+    # 7. pages swapoff could not read back (it failed with EIO): still so?
+    if k.unreadable:
+        fds: dict[str, int] = {}
+        try:
+            for vpn in sorted(k.unreadable):
+                pte, csum = mm.lookup(vpn)
+                if not pte or pte == PTE_PRESENT:
+                    continue
+                si = k.swap_info_for_type(pte >> _SHIFT)
+                offset = pte & _MASK
+                c = si.slots.clusters.get(offset // _CL) if si is not None and si.slots else None
+                page = None
+                if c is not None and pool_available:
+                    j = offset % _CL
+                    page = read_page(k, si, offset, c.loc[j], c.ref[j], fds)
+                if page is None or zlib.crc32(page) != csum:
+                    add("page-unreadable", f"page {vpn:#x}: swap entry {_swp(pte)} cannot be read "
+                                           f"back with its bytes (swapoff failed on it)")
+        finally:
+            for fd in fds.values():
+                os.close(fd)
     return out.capped()
 
 

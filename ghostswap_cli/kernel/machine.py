@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ghostswap_cli.kernel.check import (
     restore_slots,
 )
 from ghostswap_cli.kernel.cluster import LOC_COMMITTED, LOC_DISK, Cluster, SwapSlots
+from ghostswap_cli.kernel.mm import PTE_PRESENT
 from ghostswap_cli.kernel.params import (
     MACHINE_PARAMS,
     PARAMS,
@@ -107,6 +109,8 @@ class Kernel:
         self._zswap = None
         self._arena = None
         self._page_io = None
+        self._unreadable: set[int] | None = None
+        self._unreadable_dirty = False
         self._load()
 
     # --- loading ----------------------------------------------------------------------------
@@ -259,6 +263,22 @@ class Kernel:
             self._mm = mm
         return self._mm
 
+    @property
+    def unreadable(self) -> set[int]:
+        """VPNs of swapped-out pages that swapoff could not read back (fsck checks them)."""
+        if self._unreadable is None:
+            blob = self.db.get_blob("unreadable") or b""
+            vpns = array("Q")
+            vpns.frombytes(blob[: len(blob) // 8 * 8])
+            self._unreadable = set(vpns)
+        return self._unreadable
+
+    def note_unreadable(self, vpns, clear: bool = False) -> None:
+        if clear:
+            self.unreadable.clear()
+        self.unreadable.update(vpns)
+        self._unreadable_dirty = True
+
     def load_all(self) -> None:
         """Load the page table and every active area's slot map (they load together)."""
         _ = self.mm
@@ -402,8 +422,8 @@ class Kernel:
     def mm_pages_needed_for_unuse(self, si: SwapInfoStruct) -> int:
         return self.mm.pages_needed_for_unuse(si)
 
-    def try_to_unuse(self, si: SwapInfoStruct) -> int:
-        n = self.mm.try_to_unuse(si)
+    def try_to_unuse(self, si: SwapInfoStruct, drop_unreadable: bool = False) -> int:
+        n = self.mm.try_to_unuse(si, drop_unreadable)
         slots = si.slots
         if slots is not None:
             slots.pending_free.clear()
@@ -477,6 +497,12 @@ class Kernel:
             db.put_blob("zswap.state", z.state_bytes())
         if self._arena is not None:
             db.put_blob("arena", self._arena.dump_state())
+        if self._unreadable_dirty:
+            keep = sorted(self._unreadable)[:1 << 20]
+            if self._mm is not None:  # only pages still swapped out can be read back
+                keep = [v for v in keep if self._mm.lookup(v)[0] not in (0, PTE_PRESENT)]
+            db.put_blob("unreadable", array("Q", keep).tobytes())
+            self._unreadable_dirty = False
         self.counters["total_swap_pages"] = self.total_swap_pages
         self.counters["nr_swap_pages"] = self.nr_swap_pages
         db.executemany(

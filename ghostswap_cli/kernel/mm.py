@@ -20,11 +20,13 @@ The paths follow the kernel's order (swapon-kernel.md §13):
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import zlib
 from array import array
 from typing import TYPE_CHECKING
 
-from ghostswap_cli.errors import StateError
+from ghostswap_cli.errors import KernelError, StateError
 from ghostswap_cli.kernel.cluster import (
     LOC_CACHE,
     LOC_DISK,
@@ -271,9 +273,10 @@ class MM:
         v = c.map[j]
         if not v or v >= SWAP_MAP_BAD:  # free, bad, or held for reuse: no page's slot
             raise self._inconsistent(pte, vpn)
-        if c.loc[j] == LOC_ZSWAP:  # the common case, inline: zswap_load
+        loc_kind = c.loc[j] & LOC_KIND
+        eid = c.ref[j]
+        if loc_kind == LOC_ZSWAP:  # the common case, inline: zswap_load
             z = self.zswap
-            eid = c.ref[j]
             if eid >= len(z.e_swp) or z.e_swp[eid] != pte:
                 raise self._inconsistent(pte, vpn)
             page = z.zswap_load(eid)
@@ -289,6 +292,7 @@ class MM:
             st.corrupt_pages += 1
             if len(st.corrupt_vpns) < 1000:
                 st.corrupt_vpns.append(vpn)
+                self._log_unreadable(si, offset, loc_kind, eid, vpn, page is None)
             k.counters["corrupt_pages"] += 1
             page = None
         csums[i] = 0
@@ -338,11 +342,99 @@ class MM:
             cached += c.loc.count(LOC_CACHE)
         return si.inuse_pages - cached - len(slots.pending_free)
 
-    def try_to_unuse(self, si: SwapInfoStruct) -> int:
+    def _log_unreadable(self, si: SwapInfoStruct, offset: int, kind: int, eid: int, vpn: int,
+                        unreadable: bool) -> None:
+        """The kernel's line for a page that does not come back: zswap's decompression error,
+        the block layer's read error; a page that reads back with other bytes than went out is
+        something only the simulator (which keeps a CRC32 of each page) can see."""
+        k = self.k
+        if unreadable and kind == LOC_ZSWAP:
+            from ghostswap_cli.kernel.compressors import compressor_by_id
+
+            z = self.zswap
+            ok = 0 < eid < len(z.e_len)
+            name = compressor_by_id(z.e_comp[eid]).name if ok else z.compressor.name
+            length = z.e_len[eid] if ok else 0
+            k.printk.pr_err(f"Decompression error from zswap ({si.type}:{offset} {name} "
+                            f"{length}->-22)")
+        elif unreadable and kind == LOC_DISK:
+            k.printk.pr_err(f"Read-error on swap-device ({os.major(si.dev)}:{os.minor(si.dev)}:"
+                            f"{offset * (self.page_size // 512)})")
+        else:
+            k.printk.pr_err(f"ghostswap: page {vpn:#x}: swap entry {si.type}:{offset} came back "
+                            f"with other bytes than were swapped out (CRC32 mismatch)")
+
+    def unreadable_pages(self, si: SwapInfoStruct) -> list[tuple[int, int, int, int]]:
+        """(vpn, offset, location kind, zswap entry) of every page on ``si`` that cannot be
+        read back with the bytes that went out; reads without changing anything."""
+        from ghostswap_cli.kernel.check import read_page
+
+        type_ = si.type
+        bad = []
+        fds: dict[str, int] = {}
+        try:
+            for key in sorted(self.table):
+                ptes, csums = self.table[key]
+                base = key << 9
+                for i in range(PTRS_PER_PTE):
+                    pte = ptes[i]
+                    if not pte or pte == PTE_PRESENT or pte >> _SHIFT != type_:
+                        continue
+                    _si, c, j = self._slot(pte, base + i)
+                    offset = pte & _MASK
+                    loc, ref = c.loc[j], c.ref[j]
+                    kind = loc & LOC_KIND
+                    page = read_page(self.k, si, offset, loc, ref, fds)
+                    if page is None or zlib.crc32(page) != csums[i]:
+                        bad.append((base + i, offset, kind, ref, page is None))
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        return bad
+
+    def try_to_unuse(self, si: SwapInfoStruct, drop_unreadable: bool = False) -> int:
         """Walk the page table and bring back every page on ``si`` (``unuse_mm``).
 
-        Returns the number of pages brought back; corrupt ones are counted in ``stats``.
+        Every page is read first, without changing anything: if one cannot be read back with
+        its bytes, nothing is brought back and KernelError(EIO) is raised, after logging each
+        (the area stays active; the kernel since 5.19 would instead map such a page as a
+        swap-in error and let swapoff succeed, losing it). With ``drop_unreadable`` those
+        pages are dropped (their PTEs cleared, counted in ``corrupt_pages``) and the rest come
+        back. Returns the number of pages brought back.
         """
+        bad = self.unreadable_pages(si)
+        k = self.k
+        if bad:
+            for n_logged, (vpn, offset, kind, ref, unreadable) in enumerate(bad):
+                if n_logged == 10:
+                    break  # printk_ratelimited
+                if kind == LOC_ZSWAP and unreadable:
+                    k.counters["decompress_fail"] += 1
+                self._log_unreadable(si, offset, kind, ref, vpn, unreadable)
+            entries = " ".join(f"{si.type}:{o}" for _v, o, *_ in bad[:8])
+            more = " ..." if len(bad) > 8 else ""
+            if not drop_unreadable:
+                k.note_unreadable(v for v, *_ in bad)
+                k.printk.pr_err(
+                    f"ghostswap: swapoff {si.path}: {len(bad)} page{'s' if len(bad) != 1 else ''}"
+                    f" cannot be read back (swap entries {entries}{more}): -EIO, area stays "
+                    f"active")
+                raise KernelError(errno.EIO)
+            for vpn, *_ in bad:
+                t = self.table[vpn >> 9]
+                self.free_swap_and_cache(t[0][vpn & 511], vpn)
+                t[0][vpn & 511] = 0
+                t[1][vpn & 511] = 0
+                self.dirty.add(vpn >> 9)
+                self.swapped_pages -= 1
+                self.stats.corrupt_pages += 1
+                if len(self.stats.corrupt_vpns) < 1000:
+                    self.stats.corrupt_vpns.append(vpn)
+            k.counters["corrupt_pages"] += len(bad)
+            k.printk.pr_warn(
+                f"ghostswap: swapoff {si.path}: dropped {len(bad)} page"
+                f"{'s' if len(bad) != 1 else ''} that cannot be read back (swap entries "
+                f"{entries}{more}); their processes would get SIGBUS")
         type_ = si.type
         n = 0
         for key in sorted(self.table):

@@ -793,6 +793,7 @@ class _Rebuild:
         self.ps = k.page_size
         self.zero_csum = zlib.crc32(bytes(k.page_size))
         self.fds: dict[str, int] = {}
+        self.suspect_vpns = set(k.unreadable)  # swapoff could not read them: never trusted
         self.pool_suspect = not ld.pool_trusted or bool(
             kinds & {"pool", "pool-state", "pool-header", "pool-truncated", "pool-missing",
                      "zswap-entry", "zswap-index"})
@@ -902,6 +903,7 @@ class _Rebuild:
             if len(lost) > LOG_LOST_PAGES:
                 log.pr_err(f"ghostswap: fsck: {len(lost) - LOG_LOST_PAGES} more pages lost")
             k.counters["corrupt_pages"] += len(lost)
+        k.note_unreadable((), clear=True)  # every page was read or marked lost
         k.printk.pr_warn(f"ghostswap: fsck: {len(self.report.problems)} problems repaired, "
                          f"{len(lost)} pages lost")
 
@@ -936,7 +938,8 @@ class _Rebuild:
                 consistent = False
             if kind == LOC_ZSWAP and ref in self.used_eids:
                 consistent = False
-            trusted = consistent and keep_slot and not self.verify and (
+            trusted = consistent and keep_slot and not self.verify and \
+                vpn not in self.suspect_vpns and (
                 kind == LOC_ZERO and csum == self.zero_csum
                 or kind == LOC_DISK and t not in self.bad_dev
                 or kind in (LOC_ZSWAP, LOC_CACHE) and not self.pool_suspect)

@@ -414,8 +414,11 @@ def _counts_as_rotational(k: Kernel, si: SwapInfoStruct) -> bool:
     return not si.flags & SWP.SWP_SOLIDSTATE
 
 
-def sys_swapoff(k: Kernel, specialfile: str) -> SwapInfoStruct:
-    """``SYSCALL_DEFINE1(swapoff)``: find the area, bring every page back, tear it down."""
+def sys_swapoff(k: Kernel, specialfile: str, drop_unreadable: bool = False) -> SwapInfoStruct:
+    """``SYSCALL_DEFINE1(swapoff)``: find the area, bring every page back, tear it down.
+
+    A page that cannot be read back fails the call with EIO and leaves the area active (see
+    ``MM.try_to_unuse``); ``drop_unreadable`` drops such pages instead, saying how many."""
     try:
         st = os.stat(specialfile)
     except OSError as e:
@@ -437,7 +440,7 @@ def sys_swapoff(k: Kernel, specialfile: str) -> SwapInfoStruct:
     if k.mm_pages_needed_for_unuse(si) > k.free_ram_pages:
         raise KernelError(errno.ENOMEM)
 
-    k.try_to_unuse(si)
+    k.try_to_unuse(si, drop_unreadable)
 
     if si.prio < 0 and k.machine["prio_scheme"] == "decrement":
         # keep default priorities contiguous: every lower area moves up by one

@@ -65,6 +65,7 @@ class SwapoffCtl:
     uuids: tuple[str, ...] = ()
     all: bool = False
     verbose: bool = False
+    force: bool = False  # ghostswap: drop pages that cannot be read back instead of EIO
 
 
 class _NotSuperuser(Exception):
@@ -125,14 +126,16 @@ class _Swapoff:
         from ghostswap_cli.kernel.swapfile import sys_swapoff
 
         try:
-            sys_swapoff(self.k, special)
+            sys_swapoff(self.k, special, drop_unreadable=self.ctl.force)
         except KernelError as e:
             if e.errno == errno.EPERM:
                 raise _NotSuperuser() from None
             if e.errno == errno.ENOMEM:
                 self.report.warn(f"{MSG_SWAPOFF_FAILED.format(orig_special)}: {e.strerror}")
                 return int(SwapoffStatus.ENOMEM)
-            if not quiet:
+            # EIO (pages that cannot be read back) is said even by --all: a real kernel never
+            # fails swapoff with it, so util-linux has no reason to be quiet about it
+            if not quiet or e.errno == errno.EIO:
                 self.report.warn(f"{MSG_SWAPOFF_FAILED.format(orig_special)}: {e.strerror}")
             return int(SwapoffStatus.FAILURE)
         return int(SwapoffStatus.OK)

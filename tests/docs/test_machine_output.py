@@ -72,7 +72,7 @@ def test_trace_info_and_kernel_show_json(tmp_path: Path, run_cli):
     assert json.dumps(info).count("100") >= 1
     show = json.loads(run_cli("kernel", "show", "--json").stdout)
     assert show["max_swapfiles"] == 24 and show["machine"]["personality"] == "ghost"
-    assert set(show["zswap"]) == {"parameters", "stored_pages", "pool_total_size"}
+    assert set(show["zswap"]) == {"parameters", "stored_pages", "pool_total_size", "decompress_fail"}
 
 
 def _run(args: list[str], env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
