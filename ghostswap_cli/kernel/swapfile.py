@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,7 +65,7 @@ __all__ = (
 
 #: Where the state keeps a hard link to each active swap file: the kernel holds the open file
 #: of an area, so removing its name neither frees its blocks nor loses its pages.
-HELD_DIR = "swapfiles"
+HELD_DIR = "held"
 
 # x86-64 without the L1TF clamp: 50 offset bits in a swap PTE (swapfile_maximum_size)
 SWAPFILE_MAXIMUM_SIZE = 1 << 50
@@ -179,7 +180,7 @@ def release_held(directory: Path, active: list[SwapInfoStruct]) -> None:
         return
     keep = {_held(directory, si).name for si in active}
     for name in names:
-        if name not in keep:
+        if name not in keep and re.fullmatch(r"[0-9a-f]+\.[0-9]+", name):
             with contextlib.suppress(OSError):
                 os.unlink(folder / name)
 

@@ -58,14 +58,14 @@ def deleted_file(b: Built, run_cli) -> None:
     # the file and the state's hard link to it (as when the state is on another file system,
     # where no link can be kept): its pages on disk are gone
     b.real.unlink()
-    shutil.rmtree(b.state / "swapfiles")
+    shutil.rmtree(b.state / "held")
 
 
 def replaced_file(b: Built, run_cli) -> None:
     # same bytes, new inode (cp + mv): the area is not the file that was swapped on
     shutil.copyfile(b.real, b.real.with_suffix(".new"))
     os.replace(b.real.with_suffix(".new"), b.real)
-    shutil.rmtree(b.state / "swapfiles")  # no link kept (see deleted_file): the old inode is gone
+    shutil.rmtree(b.state / "held")  # no link kept (see deleted_file): the old inode is gone
 
 
 def mkswap_again(b: Built, run_cli) -> None:

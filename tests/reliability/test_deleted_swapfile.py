@@ -32,7 +32,7 @@ def test_swapoff_after_rm_brings_every_page_back(area, state_dir, run_cli, how):
         mm = k.mm
         assert mm.stats.corrupt_pages == 0 and k.counters["corrupt_pages"] == 0
         assert all(mm.lookup(v)[0] != 0 for v in pages)
-    assert not any((state_dir / "swapfiles").iterdir())  # the link went with the area
+    assert not any((state_dir / "held").iterdir())  # the link went with the area
 
 
 def test_area_stays_usable_after_rm(area, state_dir, run_cli):
