@@ -25,6 +25,7 @@ from .mantools import (
     option_strings,
     walk,
 )
+from .roff_lint import lint
 
 TREE = list(walk())
 BUILT = [(path, cmd) for path, cmd in TREE if cmd is not None]
@@ -102,7 +103,85 @@ def test_groff_renders_without_a_warning(page):
     assert (r.returncode, r.stderr) == (0, "")
 
 
-@pytest.mark.skipif(shutil.which("mandoc") is None, reason="mandoc is not installed")
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_roff_lint_is_clean(page):
+    # mandoc's warnings, checked in Python (tests/docs/roff_lint.py): runs on every machine
+    assert lint(page.read_text(encoding="utf-8"), page.name) == []
+
+
+_GOOD = """.TH GHOSTSWAP\\-X 1 "2026-11-25" "ghostswap 0.1.0" "User Commands"
+.SH NAME
+ghostswap\\-x \\- a page
+.SH DESCRIPTION
+Some text with \\fBbold\\fR and \\(lqquotes\\(rq.
+.TP
+.B \\-a
+An option.
+.RS
+.nf
+literal
+.fi
+.RE
+"""
+
+# one fault each, spliced into _GOOD: (the row it goes after or extends, the row)
+_BAD = {
+    "blank line": ("Some text", ""),
+    "trailing blank": ("An option.", "An option. "),
+    "unknown macro": ("An option.", ".XY something"),
+    "paragraph after SH": (".SH DESCRIPTION", ".PP"),
+    "RE without RS": (".RE", ".RE"),
+    "fi without nf": (".fi", ".fi"),
+    "bad escape": ("An option.", "a \\q b"),
+    "no date": (None, '.TH GHOSTSWAP\\-X 1'),
+    "unterminated quote": ("An option.", '.B "open'),
+}
+# the level mandoc 1.14 reports each at (None: it does not; the lint is stricter there)
+_MANDOC_LEVEL = {"blank line": None, "trailing blank": "style", "fi without nf": "style",
+                 "unterminated quote": "style"}
+
+
+def _spliced(after: str | None, line: str) -> str:
+    """``_GOOD`` with ``line`` in place of its first row starting with ``after`` when ``line``
+    extends that row, else after it; in place of the first row when ``after`` is None."""
+    rows = _GOOD.splitlines()
+    if after is None:
+        rows[0] = line
+    else:
+        i = next(i for i, r in enumerate(rows) if r.startswith(after))
+        if line != after and line.startswith(after):
+            rows[i] = line
+        else:
+            rows.insert(i + 1, line)
+    return "\n".join(rows) + "\n"
+
+
+def test_roff_lint_passes_a_good_page():
+    assert lint(_GOOD) == []
+
+
+@pytest.mark.parametrize("fault", sorted(_BAD))
+def test_roff_lint_finds_each_fault(fault):
+    assert lint(_spliced(*_BAD[fault])) != []
+
+
+@pytest.mark.skipif(shutil.which("mandoc") is None, reason="mandoc is not installed (the Python "
+                    "lint above runs instead; this only checks that mandoc agrees with it)")
+@pytest.mark.parametrize("fault", [None, *sorted(_BAD)])
+def test_mandoc_agrees_with_the_roff_lint(fault, tmp_path):
+    level = _MANDOC_LEVEL.get(fault, "warning") if fault is not None else "style"
+    if level is None:
+        pytest.skip(f"mandoc does not report a {fault}")
+    page = tmp_path / "ghostswap-x.1"
+    page.write_text(_GOOD if fault is None else _spliced(*_BAD[fault]))
+    r = subprocess.run(["mandoc", "-T", "lint", "-W", level, str(page)], capture_output=True,
+                       text=True, check=False)
+    said = r.stdout + r.stderr
+    assert (said == "") == (fault is None), said
+
+
+@pytest.mark.skipif(shutil.which("mandoc") is None, reason="mandoc is not installed (the Python "
+                    "lint above covers its warnings)")
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_mandoc_lint_is_clean(page):
     # warnings and above; mandoc's STYLE notes (input lines over 80 bytes) are not problems
