@@ -41,7 +41,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _refuse_empty_state(value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("the state directory is empty; leave --state out for the "
+                                 "default, or name a directory", param_hint="'--state'")
+
+
 def _set_state(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    _refuse_empty_state(value)
     if value:
         app = ctx.find_object(App)
         if app is not None:
@@ -113,9 +120,12 @@ def cli(ctx: click.Context, state_dir: str | None, color: bool | None, verbose: 
     Nothing here calls the real swapon(2) or swapoff(2): the kernel, its swap table and its zswap
     pool live in a state directory.
     """
+    if state_dir is not None and not state_dir.strip() and ctx.get_parameter_source(
+            "state_dir") == click.core.ParameterSource.COMMANDLINE:
+        _refuse_empty_state(state_dir)
     ctx.obj = App(
         terminal=Terminal(color=color, verbosity=verbose - quiet),
-        state_dir=Path(state_dir) if state_dir else None,
+        state_dir=Path(state_dir) if state_dir and state_dir.strip() else None,
     )
 
 

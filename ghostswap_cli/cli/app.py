@@ -21,7 +21,13 @@ if TYPE_CHECKING:
 def default_state_dir() -> Path:
     """``$GHOSTSWAP_STATE``, else ``$XDG_STATE_HOME/ghostswap``, else ``~/.local/state/ghostswap``."""
     env = os.environ.get("GHOSTSWAP_STATE")
-    if env:
+    if env is not None:
+        if not env.strip():
+            from ghostswap_cli.errors import StateError
+
+            # an empty value is a mistake (a variable that was meant to be set), not a choice
+            raise StateError("GHOSTSWAP_STATE is set but empty; unset it for the default state "
+                             "directory, or name a directory")
         return Path(env)
     xdg = os.environ.get("XDG_STATE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "state"

@@ -82,11 +82,41 @@ CREATE TABLE klog (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, level INTEGER NOT 
 MIGRATIONS: dict[int, str] = {}
 
 
+# What to say for each cause, and only advice that is safe whatever the state holds: a full
+# disk or a failing one is never a reason to start a fresh kernel.
+_ADVICE = {
+    errno.ENOSPC: "free some space and run the command again (nothing was changed)",
+    errno.EDQUOT: "free some space and run the command again (nothing was changed)",
+    errno.EFBIG: "the file size limit (ulimit -f) stops the write; raise it and run the "
+                 "command again (nothing was changed)",
+    errno.EIO: "the disk may be failing: copy the state directory somewhere safe before "
+               "anything else",
+    errno.EROFS: "the file system is read-only: commands that only read (cat, dmesg, swapshow, "
+                 "kernel show) still work; use another --state to change anything",
+    errno.EACCES: "check the owner and mode of the state directory and its files",
+    errno.EPERM: "check the owner, mode and attributes of the state directory and its files",
+    errno.ENOTDIR: "a component of the path is not a directory: give another --state",
+    errno.ELOOP: "too many symbolic links in the path: give another --state",
+    errno.ENAMETOOLONG: "the path is too long: give another --state",
+}
+
+
+def state_os_error(path: Path | str, e: OSError, what: str = "") -> StateError:
+    """One line for an OSError met on a state file: the file, the cause, and safe advice."""
+    code = e.errno or errno.EIO
+    cause = os.strerror(code)
+    advice = _ADVICE.get(code)
+    where = f"{what}: " if what else ""
+    return StateError(f"{path}: {where}{cause}" + (f"; {advice}" if advice else ""))
+
+
 def _refuse_symlink(path: Path) -> None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
+    except OSError as e:
+        raise state_os_error(path, e) from None
     if stat.S_ISLNK(st.st_mode):
         raise StateError(f"{path}: refusing to use a symbolic link in the state directory")
 
@@ -94,8 +124,17 @@ def _refuse_symlink(path: Path) -> None:
 def prepare_state_dir(directory: Path, create: bool = True) -> Path:
     """Make sure ``directory`` exists (0700) and is a real directory, not a symlink."""
     directory = Path(directory)
+    refuse_unsafe_state_dir(directory)
     _refuse_symlink(directory)
-    if not directory.exists():
+    try:
+        exists = os.path.lexists(directory)
+        if not exists:
+            os.stat(directory.parent)  # ENOTDIR, EACCES, ELOOP of the path say it clearly
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise state_os_error(directory, e) from None
+    if not exists:
         if not create:
             raise StateError(f"{directory}: no state directory (run `ghostswap kernel init`)")
         try:
@@ -104,12 +143,52 @@ def prepare_state_dir(directory: Path, create: bool = True) -> Path:
         except FileExistsError:
             pass
         except OSError as e:
-            raise StateError(f"{directory}: cannot create state directory: {e.strerror}") from e
+            raise state_os_error(directory, e, "cannot create state directory") from None
     if not directory.is_dir():
         raise StateError(f"{directory}: not a directory")
+    _refuse_foreign_owner(directory)
     for name in (DB_NAME, POOL_NAME, LOCK_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
         _refuse_symlink(directory / name)
     return directory
+
+
+#: Directories whose files belong to the system: a state there would litter it (or, as root,
+#: put state.db beside the system's own files).
+SYSTEM_DIRS = frozenset({"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64",
+                         "/libx32", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp",
+                         "/usr", "/var", "/var/tmp", "/var/lib", "/var/log", "/opt", "/home",
+                         "/mnt", "/media", "/usr/bin", "/usr/lib", "/usr/local",
+                         "/usr/local/bin", "/usr/sbin", "/usr/share", "/var/cache", "/var/run"})
+
+
+def refuse_unsafe_state_dir(directory: Path) -> None:
+    """A state directory must be one of its own: not ``/``, not a system directory, not the
+    home directory itself."""
+    text = str(directory)
+    if not text.strip():
+        raise StateError("the state directory is empty (GHOSTSWAP_STATE=\"\" or --state \"\"); "
+                         "unset it for the default, or name a directory")
+    try:
+        real = os.path.realpath(directory)
+    except (OSError, ValueError):
+        real = os.path.abspath(text)
+    home = os.path.realpath(os.path.expanduser("~"))
+    if real in SYSTEM_DIRS or real == home:
+        raise StateError(f"{directory}: refusing to use {real} as a state directory (it is a "
+                         f"system or home directory, its files are not ghostswap's); name a "
+                         f"directory of its own, e.g. {os.path.join(real, 'ghostswap')}")
+
+
+def _refuse_foreign_owner(directory: Path) -> None:
+    """Another user's state directory: their pages, and a lock and database they own."""
+    try:
+        st = os.stat(directory)
+    except OSError as e:
+        raise state_os_error(directory, e) from None
+    uid = os.geteuid()
+    if st.st_uid != uid:
+        raise StateError(f"{directory}: the state directory belongs to uid {st.st_uid}, not to "
+                         f"you (uid {uid}); use a state directory of your own")
 
 
 def _create_private(path: Path) -> None:
@@ -119,7 +198,7 @@ def _create_private(path: Path) -> None:
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise StateError(f"{path}: refusing to use a symbolic link in the state directory") from e
-        raise StateError(f"{path}: {e.strerror}") from e
+        raise state_os_error(path, e) from None
     os.close(fd)
 
 
@@ -130,7 +209,10 @@ def state_lock(
     """Hold the writers' lock of ``directory``; ``on_wait`` is called once after a second."""
     path = directory / LOCK_NAME
     _create_private(path)
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError as e:
+        raise state_os_error(path, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -171,12 +253,53 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _corrupt(path: Path, detail: str) -> StateError:
-    detail = printable(detail)
+# SQLite's primary result codes that are not about the database's contents
+_SQLITE_ERRNO = {
+    "SQLITE_FULL": errno.ENOSPC,
+    "SQLITE_IOERR": errno.EIO,
+    "SQLITE_READONLY": errno.EROFS,
+    "SQLITE_PERM": errno.EACCES,
+    "SQLITE_AUTH": errno.EACCES,
+}
+
+
+def _corrupt(path: Path, detail: str | BaseException) -> StateError:
+    """The one line for a failed SQLite call: damage gets the way out of damage; a full disk,
+    an I/O error, a read-only file system, a lock held elsewhere get their own cause."""
+    if isinstance(detail, sqlite3.Error):
+        name = getattr(detail, "sqlite_errorname", "") or ""
+        primary = name.split("_")[0] + "_" + name.split("_")[1] if name.count("_") >= 1 else name
+        if primary in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return StateError(f"{path}: the state database is locked by another process (a "
+                              f"ghostswap command or sqlite3 holding it); wait for it to finish "
+                              f"and run the command again")
+        code = _SQLITE_ERRNO.get(primary)
+        if name.startswith("SQLITE_IOERR_NOMEM"):
+            code = errno.ENOMEM
+        if primary == "SQLITE_CANTOPEN":
+            code = _cantopen_errno(path)
+        if code is not None:
+            return state_os_error(path, OSError(code, os.strerror(code)))
+        if primary not in ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_ERROR", "SQLITE_SCHEMA",
+                           "SQLITE_MISMATCH", "SQLITE_FORMAT", "SQLITE_RANGE", ""):
+            return StateError(f"{path}: {printable(str(detail))} ({name})")
+    detail = printable(str(detail))
     return StateError(
         f"{path}: state database is unreadable ({detail}); move the state directory away or "
         f"run `ghostswap kernel reset --force` to start a fresh kernel"
     )
+
+
+def _cantopen_errno(path: Path) -> int:
+    """Why SQLite could not open ``path`` (it does not say): ask the file system."""
+    for target, mode in ((path, os.R_OK | os.W_OK), (path.parent, os.W_OK | os.X_OK)):
+        try:
+            os.stat(target)
+        except OSError as e:
+            return e.errno or errno.EIO
+        if not os.access(target, mode):
+            return errno.EACCES
+    return errno.EIO
 
 
 def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3.Connection:
@@ -202,7 +325,7 @@ def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3
             conn.execute("PRAGMA synchronous = NORMAL")
         version = _schema_version(conn)
     except _DB_ERRORS as e:
-        raise _corrupt(path, str(e)) from e
+        raise _corrupt(path, e) from None
     if version is None:
         if readonly:
             raise StateError(f"{directory}: state database is not initialised")
@@ -222,7 +345,7 @@ def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3
         except _DB_ERRORS as e:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            raise _corrupt(path, str(e)) from e
+            raise _corrupt(path, e) from None
     elif version != SCHEMA_VERSION:
         _migrate(conn, path, version, readonly)
     return conn
@@ -286,13 +409,13 @@ class _Cursor:
         try:
             return self._cur.fetchone()
         except _DB_ERRORS as e:
-            raise _corrupt(self._path, str(e)) from e
+            raise _corrupt(self._path, e) from None
 
     def fetchall(self) -> list:
         try:
             return self._cur.fetchall()
         except _DB_ERRORS as e:
-            raise _corrupt(self._path, str(e)) from e
+            raise _corrupt(self._path, e) from None
 
     def __getattr__(self, name: str):
         return getattr(self._cur, name)
@@ -310,13 +433,13 @@ class StateDB:
         try:
             return _Cursor(self.conn.execute(sql, params), self.path)
         except _DB_ERRORS as e:
-            raise _corrupt(self.path, str(e)) from e
+            raise _corrupt(self.path, e) from None
 
     def executemany(self, sql: str, rows) -> None:
         try:
             self.conn.executemany(sql, rows)
         except _DB_ERRORS as e:
-            raise _corrupt(self.path, str(e)) from e
+            raise _corrupt(self.path, e) from None
 
     def begin(self, write: bool) -> None:
         self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
