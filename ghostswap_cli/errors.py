@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno as _errno
 import os
 
-__all__ = ("GhostswapError", "KernelError", "ToolError", "StateError", "TraceError")
+__all__ = ("GhostswapError", "KernelError", "ToolError", "StateError", "StateIOError",
+           "TraceError")
 
 
 class GhostswapError(Exception):
@@ -46,6 +47,12 @@ class StateError(GhostswapError):
     """The state directory or database cannot be used; the message says how to recover."""
 
     exit_status = 1
+
+
+class StateIOError(StateError):
+    """A state file cannot be read or written for a reason outside it (full disk, I/O error,
+    read-only file system, permissions): the message's advice is all there is to do; starting
+    a fresh kernel would not help and would lose the state."""
 
 
 class TraceError(GhostswapError):

@@ -79,6 +79,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ghostswap_cli.errors import GhostswapError, StateError
+from ghostswap_cli.faults import fault_point
 
 __all__ = (
     "Arena",
@@ -141,6 +142,7 @@ def _reserve(fd: int, old: int, new: int, path: Path) -> None:
     """Extend the file from ``old`` to ``new`` bytes with blocks reserved where the file system
     can (posix_fallocate); plain ftruncate (sparse) where it cannot."""
     try:
+        fault_point("pool")
         os.posix_fallocate(fd, old, new - old)
     except OSError as exc:
         if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ghostswap_cli.errors import StateError
+from ghostswap_cli.errors import StateError, StateIOError
 from ghostswap_cli.kernel.check import (
     MAX_PTE_CHUNKS,
     SWAP_INFO_COLUMNS,
@@ -638,7 +639,7 @@ def open_kernel(
     with lock:
         if write:
             _ensure_initialised(directory)
-        conn = connect(directory, create=False, readonly=False)
+        conn = connect(directory, create=False, readonly=not write)
         db = StateDB(directory, conn)
         k = None
         try:
@@ -686,16 +687,22 @@ def _initialise(directory: Path, machine: dict[str, str] | None, *, only_if_miss
 
 def read_machine_params(directory: Path) -> dict[str, str] | None:
     """The machine configuration of an existing state, or None if it cannot be read (a
-    symbolic link in the state directory is not followed: None)."""
+    symbolic link in the state directory is not followed: None). A state file that cannot be
+    read for a reason outside it (I/O error, permissions) raises :class:`StateIOError`: that
+    state is not damaged, and must not be treated as if it were."""
     try:
         prepare_state_dir(Path(directory), create=False)
         conn = connect(directory, create=False)
+    except StateIOError:
+        raise
     except StateError:
         return None
     db = StateDB(directory, conn)
     try:
         rows = db.execute("SELECT name, value FROM params WHERE name LIKE 'machine.%'").fetchall()
         return {name[8:]: value for name, value in rows}
+    except StateIOError:
+        raise
     except StateError:
         return None
     finally:
@@ -713,18 +720,92 @@ def reset_state(
 
     The machine configuration is kept (when readable and ``keep_machine``), then ``machine``
     overrides apply. Swap files on disk are not touched.
+
+    All or nothing: a readable state is emptied and rebooted in one SQLite transaction (a full
+    disk, an I/O error or a kill on the way leaves it as it was); an unreadable one is replaced
+    by a fresh database built beside it first and renamed over it.
     """
+    from ghostswap_cli.kernel.swapfile import release_held
+
     directory = prepare_state_dir(Path(state_dir), create=True)
     with state_lock(directory, on_wait):
         values = (read_machine_params(directory) if keep_machine else None) or {}
         values.update(machine or {})
-        for name in ("state.db", "state.db-wal", "state.db-shm", POOL_NAME):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(directory / name)
-        _initialise(directory, values, only_if_missing=False)
+        if not _reset_in_place(directory, values):
+            _replace_state(directory, values)
+        release_held(directory, [])
     full = {name: p.default for name, p in MACHINE_PARAMS.items()}
     full.update(values)
     return full
+
+
+def _reset_in_place(directory: Path, values: dict[str, str]) -> bool:
+    """Empty and reboot a readable state in one transaction; False if it is not readable."""
+    from ghostswap_cli.faults import fault_point
+    from ghostswap_cli.state.db import SCHEMA
+
+    if not (directory / "state.db").exists():
+        return False
+    try:
+        conn = connect(directory, create=False)
+    except StateIOError:
+        raise
+    except StateError:
+        return False
+    db = StateDB(directory, conn)
+    try:
+        db.begin(write=True)
+        for table in re.findall(r"CREATE TABLE (\w+)", SCHEMA):
+            if table != "meta":
+                db.execute(f"DELETE FROM {table}")
+                fault_point("reset")
+        db.execute("DELETE FROM meta WHERE key != 'schema_version'")
+        init_kernel(db, values)
+        fault_point("reset")
+        db.commit()
+    except StateIOError:
+        db.rollback()
+        raise
+    except StateError:
+        db.rollback()
+        return False
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+    # the pool's bytes belong to no entry now; the committed state has no arena, so the file
+    # is reused from its start
+    return True
+
+
+def _replace_state(directory: Path, values: dict[str, str]) -> None:
+    """Build a fresh state beside an unreadable one, then rename it into place."""
+    import shutil
+
+    staging = directory / ".reset"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        os.mkdir(staging, 0o700)
+        _initialise(staging, values, only_if_missing=False)
+        conn = connect(staging, create=False)
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")  # fold the WAL into state.db
+        finally:
+            conn.close()
+        for name in ("state.db-wal", "state.db-shm", POOL_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(directory / name)
+        os.replace(staging / "state.db", directory / "state.db")
+    except OSError as e:
+        from ghostswap_cli.state.db import state_os_error
+
+        raise state_os_error(directory, e, "cannot reset the state") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(directory / name, 0o600)
 
 
 def state_exists(state_dir: Path) -> bool:

@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ghostswap_cli.errors import KernelError
+from ghostswap_cli.faults import fault_point
 
 if TYPE_CHECKING:
     from ghostswap_cli.kernel.machine import Kernel
@@ -45,7 +46,19 @@ class PageIO:
 
     def swap_writepage_disk(self, si: SwapInfoStruct, offset: int, page: bytes) -> None:
         """``swap_writepage_bdev_sync``: the page lands in the file at its slot."""
-        os.pwrite(self._fd(si), page, offset * self.page_size)
+        fd = self._fd(si)
+        try:
+            fault_point("swapfile")
+            n = os.pwrite(fd, page, offset * self.page_size)
+        except OSError as e:
+            n, err = -1, e
+        if n != len(page):
+            # end_swap_bio_write's line; the command fails and nothing of it is committed
+            self.k.printk.pr_err(f"Write-error on swap-device ({os.major(si.dev)}:"
+                                   f"{os.minor(si.dev)}:{offset * (self.page_size // 512)})")
+            code = err.errno if n < 0 and err.errno else 5
+            raise KernelError(code, f"{si.path}: write of swap slot {offset} failed: "
+                                    f"{os.strerror(code)}")
         self.k.counters["pswpout"] += 1
 
     def swap_read_disk(self, si: SwapInfoStruct, offset: int) -> bytes:

@@ -44,7 +44,7 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
-from ghostswap_cli.errors import GhostswapError, StateError
+from ghostswap_cli.errors import GhostswapError, StateError, StateIOError
 from ghostswap_cli.kernel.check import (
     MAX_PTE_CHUNKS,
     SWAP_INFO_COLUMNS,
@@ -217,7 +217,7 @@ def fsck(state_dir: Path | str, *, repair: bool = False, verify: bool = False,
             _fsck_locked(directory, report, repair=repair, verify=verify)
     except GhostswapError as e:
         # the state could not be opened, or a repair step failed (rolled back)
-        report.error = str(e) if "ghostswap kernel" in str(e) else (
+        report.error = str(e) if "ghostswap kernel" in str(e) or isinstance(e, StateIOError) else (
             f"{e}; move the state directory away or run `ghostswap kernel reset --force`")
         return report
     if repair and report.problems and report.error is None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ghostswap_cli.codec.swap_header import ByteOrder, format_uuid, parse_swap_header
 from ghostswap_cli.errors import KernelError
+from ghostswap_cli.faults import fault_point
 from ghostswap_cli.kernel.backing import device_props, swapfile_extents
 from ghostswap_cli.kernel.cluster import SwapSlots
 from ghostswap_cli.uapi import (
@@ -161,6 +162,7 @@ def hold_swapfile(directory: Path, si: SwapInfoStruct) -> bool:
         os.makedirs(held.parent, mode=0o700, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(held)  # a stale link of a recycled inode number
+        fault_point("link")
         os.link(si.path, held, follow_symlinks=False)
     except OSError:
         return False

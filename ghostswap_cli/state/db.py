@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ghostswap_cli.errors import StateError
+from ghostswap_cli.errors import StateError, StateIOError
+from ghostswap_cli.faults import fault_point
 
 __all__ = (
     "SCHEMA_VERSION",
@@ -107,7 +108,7 @@ def state_os_error(path: Path | str, e: OSError, what: str = "") -> StateError:
     cause = os.strerror(code)
     advice = _ADVICE.get(code)
     where = f"{what}: " if what else ""
-    return StateError(f"{path}: {where}{cause}" + (f"; {advice}" if advice else ""))
+    return StateIOError(f"{path}: {where}{cause}" + (f"; {advice}" if advice else ""))
 
 
 def _refuse_symlink(path: Path) -> None:
@@ -270,7 +271,7 @@ def _corrupt(path: Path, detail: str | BaseException) -> StateError:
         name = getattr(detail, "sqlite_errorname", "") or ""
         primary = name.split("_")[0] + "_" + name.split("_")[1] if name.count("_") >= 1 else name
         if primary in ("SQLITE_BUSY", "SQLITE_LOCKED"):
-            return StateError(f"{path}: the state database is locked by another process (a "
+            return StateIOError(f"{path}: the state database is locked by another process (a "
                               f"ghostswap command or sqlite3 holding it); wait for it to finish "
                               f"and run the command again")
         code = _SQLITE_ERRNO.get(primary)
@@ -312,8 +313,7 @@ def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3
         _create_private(path)
     try:
         if readonly:
-            uri = f"file:{path}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+            conn = _connect_readonly(path)
         else:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         conn.execute("PRAGMA busy_timeout = 30000")
@@ -349,6 +349,31 @@ def connect(directory: Path, *, create: bool, readonly: bool = False) -> sqlite3
     elif version != SCHEMA_VERSION:
         _migrate(conn, path, version, readonly)
     return conn
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A reader's connection. A WAL database needs its -shm file to be read; where that cannot
+    be made (a read-only copy of a state, a read-only file system) nobody can be writing it
+    either, so it is read as immutable."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError as e:
+        name = getattr(e, "sqlite_errorname", "") or ""
+        if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) or _writable(path):
+            raise
+        conn.close()
+    return sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True,
+                           isolation_level=None, timeout=30.0)
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path.parent, os.W_OK) and (
+        not os.path.exists(str(path) + "-shm") or os.access(str(path) + "-shm", os.W_OK))
 
 
 def _schema_version(conn: sqlite3.Connection) -> int | None:
@@ -421,6 +446,9 @@ class _Cursor:
         return getattr(self._cur, name)
 
 
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "COMMIT", "CREATE", "REPLAC"})
+
+
 class StateDB:
     """A thin wrapper that turns every SQLite failure into a StateError with a way out."""
 
@@ -431,15 +459,22 @@ class StateDB:
 
     def execute(self, sql: str, params: tuple | list = ()) -> _Cursor:
         try:
+            if sql[:6] in _WRITES:
+                fault_point("db")
             return _Cursor(self.conn.execute(sql, params), self.path)
         except _DB_ERRORS as e:
             raise _corrupt(self.path, e) from None
+        except OSError as e:
+            raise state_os_error(self.path, e) from None
 
     def executemany(self, sql: str, rows) -> None:
         try:
+            fault_point("db")
             self.conn.executemany(sql, rows)
         except _DB_ERRORS as e:
             raise _corrupt(self.path, e) from None
+        except OSError as e:
+            raise state_os_error(self.path, e) from None
 
     def begin(self, write: bool) -> None:
         self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
