@@ -1,8 +1,8 @@
 """Fault injection at the state's write points, for the reliability suite.
 
 Every place where a command writes its state (a write statement or commit of the state
-database, growing the pool file, a page written to a swap file, a link made or removed in the
-state directory, a step of ``kernel reset``, a trace file written) calls :func:`fault_point`.
+database, growing the pool file, a page written to a swap file, a link made in the state
+directory, a trace file written) calls :func:`fault_point`.
 Normally that is one dictionary look-up. With ``GHOSTSWAP_FAULT=N:ACTION`` in the environment,
 the N-th point this process reaches (counting from 1) does ACTION instead of going on:
 

@@ -741,7 +741,6 @@ def reset_state(
 
 def _reset_in_place(directory: Path, values: dict[str, str]) -> bool:
     """Empty and reboot a readable state in one transaction; False if it is not readable."""
-    from ghostswap_cli.faults import fault_point
     from ghostswap_cli.state.db import SCHEMA
 
     if not (directory / "state.db").exists():
@@ -758,10 +757,8 @@ def _reset_in_place(directory: Path, values: dict[str, str]) -> bool:
         for table in re.findall(r"CREATE TABLE (\w+)", SCHEMA):
             if table != "meta":
                 db.execute(f"DELETE FROM {table}")
-                fault_point("reset")
         db.execute("DELETE FROM meta WHERE key != 'schema_version'")
         init_kernel(db, values)
-        fault_point("reset")
         db.commit()
     except StateIOError:
         db.rollback()
