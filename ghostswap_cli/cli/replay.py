@@ -77,15 +77,21 @@ def format_report(report) -> str:
 @click.option("--allow-dir", "allow_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Also allow file: pages from DIR (repeatable).")
 @click.option("--compress-ahead", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Compress swap-outs ahead in a second process (auto: with 2+ CPUs and a trace of 4 MiB or more).")
 @click.option("--commit-every", type=click.IntRange(min=0), default=0, metavar="N", help="Commit the state every N events (default: one transaction for the whole replay).")
+@click.option("--fresh", is_flag=True, help="Start from a clean machine: unmap every page earlier replays left (in RAM or swapped out), as their process exiting would.")
+@click.option("--no-swap-ok", is_flag=True, help="Replay even with no active swap area (every swap-out then stays in RAM).")
 @pass_app
 def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_json: bool,
            timeline: Path | None, timeline_every: int, plot: Path | None, no_progress: bool,
-           allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int) -> None:
+           allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int, fresh: bool,
+           no_swap_ok: bool) -> None:
     """Replay TRACE (text or binary) through the simulated kernel and its zswap pool.
 
     Swap-outs take a slot on the active areas and go to the zeromap, zswap, the swap file, or
     stay resident (ghost); swap-ins check every page's bytes against what went out. The whole
     replay is one transaction: a malformed trace or a kill leaves the state as before.
+
+    With no active swap area the replay is refused (--no-swap-ok runs it anyway); pages left
+    by earlier replays are warned about (--fresh unmaps them first).
     """
     from ghostswap_cli.codec.trace import open_trace
     from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
@@ -106,6 +112,7 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         )
         reader = stack.enter_context(open_trace(trace, allow_dirs=allow_dirs))
         k = stack.enter_context(app.kernel())
+        _check_machine(app, k, fresh, no_swap_ok)
         options = ReplayOptions(
             compressor=compressor, level=level, timeline=timeline_file,
             timeline_every=timeline_every, commit_every=commit_every,
@@ -128,6 +135,24 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
             term.out(f"pool size         {sparkline(report.pool_samples)}\n")
     if report.corrupt_pages:
         raise SystemExit(EXIT_CORRUPT)
+
+
+def _check_machine(app: App, k, fresh: bool, no_swap_ok: bool) -> None:
+    """Say up front what would make the report mean something else than it seems to."""
+    from ghostswap_cli.errors import ToolError
+
+    if not any(si.writeok for si in k.active()) and not no_swap_ok:
+        raise ToolError("no active swap area: every swap-out would stay in RAM and the report "
+                        "would be all zeros; enable one with `ghostswap swapon` (or replay "
+                        "anyway with --no-swap-ok)")
+    mm = k.mm
+    if fresh:
+        mm.exit_mmap()
+    elif mm.swapped_pages or mm.present_pages:
+        app.terminal.warning(
+            f"{mm.swapped_pages} pages swapped out ({k.zswap_stored_pages()} in zswap) and "
+            f"{mm.present_pages} in RAM are left from earlier replays; their slots, pool space "
+            f"and RAM change this replay's results (--fresh starts from a clean machine)")
 
 
 def _check_plot_extra(app: App) -> None:

@@ -333,6 +333,18 @@ class MM:
             k.counters["nr_swapcache_pages"] -= 1
         si.slots.free(offset)
 
+    def exit_mmap(self) -> None:
+        """The process exits: every page it maps is unmapped (``exit_mmap`` ->
+        ``zap_pte_range``), freeing the swap slots and zswap entries of those swapped out."""
+        for key in sorted(self.table):
+            ptes, _csums = self.table[key]
+            if ptes.count(0) == PTRS_PER_PTE:
+                continue
+            base = key << 9
+            for i in range(PTRS_PER_PTE):
+                if ptes[i]:
+                    self.free(base + i)
+
     # --- swapoff ----------------------------------------------------------------------------
     def pages_needed_for_unuse(self, si: SwapInfoStruct) -> int:
         """RAM pages ``try_to_unuse`` would need: every used slot not already resident."""
