@@ -129,8 +129,17 @@ def cli(ctx: click.Context, state_dir: str | None, color: bool | None, verbose: 
     )
 
 
+def _terminate(signum: int, _frame) -> None:
+    """SIGTERM unwinds like an interrupt: transactions roll back, partial files are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: expected failures end as one line and a status; bugs show a traceback."""
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="ghostswap", standalone_mode=True)
     except GhostswapError as e:  # a command forgot to turn it into app.abort

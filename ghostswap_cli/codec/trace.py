@@ -42,6 +42,7 @@ from typing import BinaryIO, NamedTuple
 from construct import Bytes, Const, Construct, Int16ul, Int32ul, Int64ul, Pass, Struct, Switch, this
 
 from ghostswap_cli.errors import TraceError
+from ghostswap_cli.faults import fault_point
 
 __all__ = (
     "OP_OUT",
@@ -876,6 +877,8 @@ class TraceWriter:
         self.flags = flags
         self.events = 0
         self.closed = False
+        self.private = False  # holds page contents (raw pages): created 0600, like the state
+        self._buffered = 0
         folder = os.path.dirname(os.path.abspath(path))
         self._files = _PageFiles(folder, allow_dirs)
         try:
@@ -929,7 +932,9 @@ class TraceWriter:
             raise ValueError(f"page of the wrong size: {len(c.data or b'')} bytes, expected {self.page_size}")
         self.events += 1
         if self.format == "text":
-            self._f.write(f"out 0x{vpn:x} {format_content(c)}\n".encode(errors="surrogateescape"))
+            if c.kind == K_RAW:
+                self.private = True
+            self._write(f"out 0x{vpn:x} {format_content(c)}\n".encode(errors="surrogateescape"))
             return
         if c.kind == K_FILE:
             data = c.data
@@ -943,12 +948,12 @@ class TraceWriter:
             c = Content(K_RAW, data=data)
         word = vpn | OP_OUT << 56 | c.kind << 60
         if c.kind == K_RAW:
-            self._f.write(_WORD.pack(word))
-            self._f.write(c.data)  # type: ignore[arg-type]
+            self.private = True
+            self._write(_WORD.pack(word) + c.data)  # type: ignore[operator]
         elif c.kind == K_ZERO:
-            self._f.write(_WORD.pack(word))
+            self._write(_WORD.pack(word))
         elif c.kind in (K_FILL, K_RANDOM, K_TEXT):
-            self._f.write(_WORD.pack(word) + _WORD.pack(c.value))
+            self._write(_WORD.pack(word) + _WORD.pack(c.value))
         else:
             raise ValueError(f"unknown content kind {c.kind}")
 
@@ -962,22 +967,40 @@ class TraceWriter:
         self._check_vpn(vpn)
         self.events += 1
         if self.format == "text":
-            self._f.write(f"{OP_NAMES[op]} 0x{vpn:x}\n".encode())
+            self._write(f"{OP_NAMES[op]} 0x{vpn:x}\n".encode())
         else:
-            self._f.write(_WORD.pack(vpn | op << 56))
+            self._write(_WORD.pack(vpn | op << 56))
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._buffered += len(data)
+            if self._buffered >= _CHUNK:
+                self._buffered -= _CHUNK
+                fault_point("trace")  # the buffer goes to the file now
+            self._f.write(data)
+        except OSError as e:
+            raise self._named(e) from None
+
+    def _named(self, e: OSError) -> OSError:
+        """The error of a write, naming the trace being written (a full disk names no file)."""
+        return OSError(e.errno, e.strerror, os.fspath(self.path)) if e.filename is None else e
 
     def close(self) -> None:
-        """Finish the file and move it into place."""
+        """Finish the file and move it into place (0600 when it holds page contents)."""
         if self.closed:
             return
         self.closed = True
         self._files.close()
         try:
+            fault_point("trace")
             self._f.close()
             umask = os.umask(0)
             os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)
+            os.chmod(self._tmp, (0o600 if self.private else 0o666) & ~umask)
             os.replace(self._tmp, self.path)
+        except OSError as e:
+            self._discard()
+            raise self._named(e) from None
         except BaseException:
             self._discard()
             raise
@@ -988,8 +1011,12 @@ class TraceWriter:
             return
         self.closed = True
         self._files.close()
-        self._f.close()
-        self._discard()
+        try:
+            self._f.close()  # may fail again flushing what is left: the file goes anyway
+        except OSError:
+            pass
+        finally:
+            self._discard()
 
     def _discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
