@@ -78,6 +78,8 @@ def _base(root: Path, scenario: str) -> tuple[Path, dict[int, bytes], list[str]]
         trace = root / "t.trace"
         lines = ["ghostswap-trace 1"]
         lines += [f"out {0x10000 + i:#x} text:{i}" for i in range(120)]
+        # incompressible: zswap rejects them, so they are written to the swap file
+        lines += [f"out {0x20000 + i:#x} random:{i}" for i in range(24)]
         lines += [f"in {0x10000 + i:#x}" for i in range(0, 120, 3)]
         lines += [f"in {v:#x}" for v in range(0, N_PAGES, 7)]
         trace.write_text("\n".join(lines) + "\n")
