@@ -6,6 +6,7 @@ Global options (``--state``, ``--color/--no-color``, ``-v``/``-q``) are resolved
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -140,6 +141,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
+    from ghostswap_cli.fsnames import register_output_errors
+
+    errors = register_output_errors()
+    for stream in (sys.stdout, sys.stderr):
+        # a name that is not UTF-8 is shown octal-escaped wherever it is printed from
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors=errors)
     try:
         cli.main(args=argv, prog_name="ghostswap", standalone_mode=True)
     except GhostswapError as e:  # a command forgot to turn it into app.abort

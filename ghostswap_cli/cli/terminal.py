@@ -11,6 +11,8 @@ import os
 import sys
 from typing import IO, Any
 
+from ghostswap_cli.fsnames import octal_escape
+
 
 def colour_wanted(stream: IO[str], flag: bool | None) -> bool:
     if flag is not None:
@@ -33,10 +35,10 @@ class Terminal:
 
     # plain, byte-exact output -------------------------------------------------------------
     def out(self, text: str, nl: bool = False) -> None:
-        sys.stdout.write(text + ("\n" if nl else ""))
+        sys.stdout.write(octal_escape(text) + ("\n" if nl else ""))
 
     def err(self, text: str) -> None:
-        sys.stderr.write(text + "\n")
+        sys.stderr.write(octal_escape(text) + "\n")
 
     def flush(self) -> None:
         sys.stdout.flush()
@@ -58,7 +60,7 @@ class Terminal:
             self._diag(message, "dim")
 
     def _diag(self, message: str, style: str | None) -> None:
-        line = f"{self.prog}: {message}" if self.prog else message
+        line = octal_escape(f"{self.prog}: {message}" if self.prog else message)
         if style and self.is_color(sys.stderr):
             from rich.text import Text
 

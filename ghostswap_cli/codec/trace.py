@@ -553,9 +553,20 @@ class TraceReader:
         self.flags = 0
         self._explicit_page_size = False
         try:
-            self._file: BinaryIO = open(path, "rb")  # noqa: SIM115
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as e:
             raise TraceError(self._name, "line 1", f"cannot open: {e.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise TraceError(self._name, "line 1", "cannot read: a trace must be a regular "
+                                 "file (this is a " + _file_kind(st.st_mode) + ")")
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._file: BinaryIO = os.fdopen(fd, "rb")
         try:
             if not self._file.seekable():
                 raise TraceError(self._name, "line 1", "cannot read: a trace must be a regular file")
@@ -835,6 +846,15 @@ class TraceReader:
 
     def __repr__(self) -> str:
         return f"<TraceReader {self._name!r} {self.format} page_size={self.page_size}>"
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISDIR, "directory"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def open_trace(path: os.PathLike[str] | str, *, allow_dirs: Sequence[os.PathLike[str] | str] = (),

@@ -130,6 +130,11 @@ def decode_swap_info_row(row: tuple, page_size: int) -> SwapInfoStruct:
         raise ValueError("swap_info row has the wrong number of columns")
     v = dict(zip(SWAP_INFO_COLUMNS, row, strict=True))
     where = f"swap_info row {v['type']!r}"
+    from ghostswap_cli.fsnames import from_db_text
+
+    for col in ("path", "name"):
+        if isinstance(v[col], str):
+            v[col] = from_db_text(v[col])
     for col, value in v.items():
         if col in _TEXT_COLUMNS:
             if not isinstance(value, str) or "\0" in value:

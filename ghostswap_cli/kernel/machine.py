@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ghostswap_cli.errors import StateError, StateIOError
+from ghostswap_cli.fsnames import to_db_text
 from ghostswap_cli.kernel.check import (
     MAX_PTE_CHUNKS,
     SWAP_INFO_COLUMNS,
@@ -467,7 +468,8 @@ class Kernel:
                 "file_mtime_ns, max, pages, inuse_pages, label, uuid, nr_extents, span, "
                 "swap_flags, active_seq, avail_seq, badpages, allocator) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (si.type, int(si.flags), si.prio, si.path, si.name, si.dev, si.ino,
+                (si.type, int(si.flags), si.prio, to_db_text(si.path), to_db_text(si.name),
+                 si.dev, si.ino,
                  si.file_size, si.file_mtime_ns, si.max, si.pages, si.inuse_pages, si.label,
                  si.uuid, si.nr_extents, si.span, si.swap_flags, si.active_seq, si.avail_seq,
                  bad, b""),

@@ -33,7 +33,11 @@ class Printk:
         self.pending: list[LogLine] = []
 
     def printk(self, level: int, text: str) -> None:
-        self.pending.append(LogLine(max(time.time() - self.boot_time, 0.0), level, text))
+        from ghostswap_cli.fsnames import hex_escape
+
+        # the kernel logs a name's bytes as they are; dmesg shows those it cannot print as \xNN
+        self.pending.append(LogLine(max(time.time() - self.boot_time, 0.0), level,
+                                    hex_escape(text)))
 
     def pr_err(self, text: str) -> None:
         self.printk(KERN_ERR, text)

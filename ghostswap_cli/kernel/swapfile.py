@@ -466,6 +466,10 @@ def seq_escape_path(path: str) -> str:
     for ch in path:
         if ch in " \t\n\\":
             out.append(f"\\{ord(ch):03o}")
+        elif "\udc80" <= ch <= "\udcff":
+            # a byte that is not UTF-8: the kernel prints it raw, which no text can hold;
+            # octal, as the four above, reads back to the same bytes through unmangle()
+            out.append(f"\\{ord(ch) - 0xDC00:03o}")
         else:
             out.append(ch)
     return "".join(out)
