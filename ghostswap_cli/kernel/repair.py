@@ -703,9 +703,18 @@ def _open_pool(k, out: _Problems, ld: _Loaded, repair: bool):
             f.write(_FILE_HEADER.pack(_FILE_MAGIC, _FILE_VERSION, GRANULE_SHIFT, arena_id))
     arena = Arena(path)  # no committed state: everything free, the file's bytes untouched
     # let every byte of the file be read while salvaging; the rebuild sets the real lists
-    arena.rebuild([(1, arena.file_bytes - (1 << GRANULE_SHIFT))])
+    arena.rebuild([_whole_file(arena)])
     ld.pool_readable = True
     return arena
+
+
+def _whole_file(arena) -> tuple[int, int]:
+    """(handle, length) of every whole granule after the header: a file cut off in the middle
+    of a granule (one byte short) still has all the granules before it."""
+    from ghostswap_cli.kernel.arena import GRANULE_SHIFT
+
+    whole = arena.file_bytes >> GRANULE_SHIFT
+    return 1, max(whole - 1, 1) << GRANULE_SHIFT
 
 
 class _EmptyPool(_NoPool):
@@ -817,7 +826,7 @@ class _Rebuild:
         if self.pool_suspect and not isinstance(arena, _NoPool) and self.ld.pool_checkable:
             # the committed free lists and bump pointer are in doubt: read the whole file
             # while salvaging (every page is checked against its CRC), rebuild them after
-            arena.rebuild([(1, arena.file_bytes - 16)])
+            arena.rebuild([_whole_file(arena)])
             self.ld.pool_checkable = False
         active = {si.type: si for si in k.active()}
         self.bad_dev: dict[int, str] = {}
