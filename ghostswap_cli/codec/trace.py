@@ -35,6 +35,7 @@ import re
 import stat
 import struct
 import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -559,6 +560,8 @@ class TraceReader:
             raise TraceError(self._name, "line 1", f"cannot open: {e.strerror}") from None
         try:
             st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise TraceError(self._name, "line 1", f"cannot open: {os.strerror(21)}")
             if not stat.S_ISREG(st.st_mode):
                 raise TraceError(self._name, "line 1", "cannot read: a trace must be a regular "
                                  "file (this is a " + _file_kind(st.st_mode) + ")")
@@ -1104,45 +1107,61 @@ class TraceSummary:
         return d
 
 
+#: Events handled per batch by :func:`summarize` (its memory beyond the page states).
+SUMMARY_BATCH = 1 << 18
+
+
 def summarize(reader: TraceReader, progress: object = None) -> TraceSummary:
-    """Read the whole trace once; ``progress(reader)`` is called every 4096 events if given."""
+    """Read the whole trace once; ``progress(reader)`` is called every 4096 events if given.
+
+    Memory: about 8 bytes per distinct page (:class:`~ghostswap_cli.codec.pagestates.PageStates`)
+    and a batch of events, whatever the trace holds."""
+    import numpy as np
+
+    from ghostswap_cli.codec.pagestates import PageStates
+
     s = TraceSummary(path=os.fspath(reader.path), format=reader.format,
                      page_size=reader.page_size, flags=reader.flags, file_bytes=reader.size)
-    swapped: set[int] = set()
-    seen: set[int] = set()
-    ops = [0, 0, 0]
+    states = PageStates()
+    ops_total = [0, 0, 0]
     kinds: collections.Counter[int] = collections.Counter()
     peak = 0
+    ops, vpns, where = array("B"), array("Q"), array("q")
+
+    def flush() -> None:
+        nonlocal peak
+        if not ops:
+            return
+        o = np.frombuffer(ops, dtype=np.uint8).copy()  # copies: the arrays are refilled
+        r = states.batch(o, np.frombuffer(vpns, dtype=np.uint64).copy())
+        for i, n in enumerate(np.bincount(o, minlength=3)[:3]):
+            ops_total[i] += int(n)
+        s.invalid_out += r.invalid_out
+        s.invalid_in += r.invalid_in
+        s.free_not_swapped += r.free_not_swapped
+        if r.peak > peak:
+            peak = r.peak
+            s.peak_position = where[r.peak_index]
+        del ops[:], vpns[:], where[:]
+
+    add_op, add_vpn, add_pos = ops.append, vpns.append, where.append
     for n, (op, vpn, c) in enumerate(reader.events(), 1):
-        ops[op] += 1
-        seen.add(vpn)
+        add_op(op)
+        add_vpn(vpn)
+        add_pos(reader.position)
         if op == OP_OUT:
             kinds[c.kind] += 1  # type: ignore[union-attr]
-            if vpn in swapped:
-                s.invalid_out += 1
-            else:
-                swapped.add(vpn)
-                if len(swapped) > peak:
-                    peak = len(swapped)
-                    s.peak_position = reader.position
-        elif op == OP_IN:
-            if vpn in swapped:
-                swapped.discard(vpn)
-            else:
-                s.invalid_in += 1
-        else:
-            if vpn in swapped:
-                swapped.discard(vpn)
-            else:
-                s.free_not_swapped += 1
+        if not n % SUMMARY_BATCH:
+            flush()
         if progress is not None and not (n & 4095):
             progress(reader)  # type: ignore[operator]
-    s.events = sum(ops)
-    s.ops = {OP_NAMES[i]: ops[i] for i in range(3)}
+    flush()
+    s.events = sum(ops_total)
+    s.ops = {OP_NAMES[i]: ops_total[i] for i in range(3)}
     s.kinds = {KIND_NAMES[k]: kinds[k] for k in sorted(kinds)}
-    s.unique_pages = len(seen)
+    s.unique_pages = states.pages
     s.peak_swapped = peak
-    s.swapped_at_end = len(swapped)
+    s.swapped_at_end = states.swapped
     return s
 
 
