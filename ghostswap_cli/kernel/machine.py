@@ -694,12 +694,13 @@ def read_machine_params(directory: Path) -> dict[str, str] | None:
     state is not damaged, and must not be treated as if it were."""
     try:
         prepare_state_dir(Path(directory), create=False)
-        conn = connect(directory, create=False)
     except StateIOError:
         raise
     except StateError:
         return None
-    db = StateDB(directory, conn)
+    db = _open_if_readable(directory)
+    if db is None:
+        return None
     try:
         rows = db.execute("SELECT name, value FROM params WHERE name LIKE 'machine.%'").fetchall()
         return {name[8:]: value for name, value in rows}
@@ -709,6 +710,17 @@ def read_machine_params(directory: Path) -> dict[str, str] | None:
         return None
     finally:
         db.close()
+
+
+def _open_if_readable(directory: Path) -> StateDB | None:
+    """The state database, or None when it is damaged; a cause outside it (I/O error,
+    permissions, a full disk) raises :class:`StateIOError`."""
+    try:
+        return StateDB(directory, connect(directory, create=False))
+    except StateIOError:
+        raise
+    except StateError:
+        return None
 
 
 def reset_state(
@@ -747,13 +759,9 @@ def _reset_in_place(directory: Path, values: dict[str, str]) -> bool:
 
     if not (directory / "state.db").exists():
         return False
-    try:
-        conn = connect(directory, create=False)
-    except StateIOError:
-        raise
-    except StateError:
+    db = _open_if_readable(directory)
+    if db is None:
         return False
-    db = StateDB(directory, conn)
     try:
         db.begin(write=True)
         for table in re.findall(r"CREATE TABLE (\w+)", SCHEMA):
