@@ -35,8 +35,9 @@ def write_trace(path: Path, pages: int) -> None:
 
 def peak_kib(tree: Path, trace: Path) -> tuple[int, float]:
     start = time.perf_counter()
+    # cwd too: `python -c` puts the current directory first on sys.path
     r = subprocess.run([sys.executable, "-c", CODE, str(trace)], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(tree)), check=True)
+                       env=dict(os.environ, PYTHONPATH=str(tree)), cwd=tree, check=True)
     return int(r.stderr.split()[-1]), time.perf_counter() - start
 
 
