@@ -312,6 +312,9 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
         f"{'D' if flags & SWP.SWP_DISCARDABLE else ''}"
         f"{'s' if flags & SWP.SWP_AREA_DISCARD else ''}"
         f"{'c' if flags & SWP.SWP_PAGE_DISCARD else ''}"
+        # 6.1 (CONFIG_FRONTSWAP=y, removed in 6.5): "FS" when frontswap_map was allocated,
+        # which it always is there
+        f"{'FS' if k.release == '6.1' else ''}"
     )
     return si
 
