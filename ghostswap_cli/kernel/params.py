@@ -174,12 +174,11 @@ PARAMS: dict[str, Param] = {
 PARAMS_6_1: dict[str, Param] = {
     p.path: p
     for p in (
-        Param(ZSWAP + "enabled", "N", _bool, "zswap on or off; stored entries stay when turned off"),
-        Param(ZSWAP + "compressor", "", _string, "crypto compressor for new entries"),
+        dataclasses.replace(PARAMS[ZSWAP + "enabled"], default="N"),
+        PARAMS[ZSWAP + "compressor"],
         Param(ZSWAP + "zpool", "zbud", _string, "allocator of the pool: zbud, z3fold or zsmalloc"),
-        Param(ZSWAP + "max_pool_percent", "20", _uint, "pool limit as a percentage of RAM"),
-        Param(ZSWAP + "accept_threshold_percent", "90", _uint,
-              "after hitting the limit, accept stores again below this % of it"),
+        PARAMS[ZSWAP + "max_pool_percent"],
+        dataclasses.replace(PARAMS[ZSWAP + "accept_threshold_percent"], parse=_uint),
         Param(ZSWAP + "same_filled_pages_enabled", "Y", _bool,
               "store pages of one repeated word as that word alone"),
         Param(ZSWAP + "non_same_filled_pages_enabled", "Y", _bool,

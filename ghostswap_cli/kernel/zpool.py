@@ -55,6 +55,7 @@ from ghostswap_cli.errors import StateError
 from ghostswap_cli.kernel.zsmalloc import (
     CONFIG_ZSMALLOC_CHAIN_SIZE,
     ZS_MAX_PAGES_PER_ZSPAGE_6_1,
+    PoolTotals,
     ZsPoolModel,
     _class_tables,
 )
@@ -99,7 +100,7 @@ def _unpack(typecode: str, data: bytes) -> array:
     return arr
 
 
-class _PagePool:
+class _PagePool(PoolTotals):
     """What the three allocators share: an object -> page map by key, page records, state."""
 
     kind = ""
@@ -130,15 +131,6 @@ class _PagePool:
             where[key] = 0
             return pid
         return -1
-
-    # -- totals --------------------------------------------------------------------------------
-    @property
-    def pool_total_size(self) -> int:
-        return self.pool_pages * self.page_size
-
-    @property
-    def stored_objects(self) -> int:
-        return self._stored
 
     def _body_keys(self) -> bytes:
         n = len(self._where)

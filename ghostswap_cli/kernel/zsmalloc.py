@@ -180,7 +180,26 @@ def _class_tables(page_size: int, chain_size: int, legacy: bool = False) -> tupl
             tuple(lookup))
 
 
-class ZsPoolModel:
+class PoolTotals:
+    """The two totals every pool model reports (this one and those of zpool.py)."""
+
+    __slots__ = ()
+    pool_pages: int
+    page_size: int
+    _stored: int
+
+    @property
+    def pool_total_size(self) -> int:
+        """Bytes: ``pool_pages * PAGE_SIZE`` (debugfs ``zswap/pool_total_size``)."""
+        return self.pool_pages * self.page_size
+
+    @property
+    def stored_objects(self) -> int:
+        """Objects currently accounted, over all classes."""
+        return self._stored
+
+
+class ZsPoolModel(PoolTotals):
     """Object counts per zsmalloc size class, with the pool's page count kept up to date.
 
     ``obj_store(length)`` and ``obj_free(class_index)`` are O(1): one table lookup, one counter,
@@ -256,17 +275,7 @@ class ZsPoolModel:
         if n % self._opz[class_index] == 0:  # the last zspage emptied: compaction frees it
             self.pool_pages -= self._ppz[class_index]
 
-    # -- totals --------------------------------------------------------------------------------
-
-    @property
-    def pool_total_size(self) -> int:
-        """Bytes: ``pool_pages * PAGE_SIZE`` (debugfs ``zswap/pool_total_size``)."""
-        return self.pool_pages * self.page_size
-
-    @property
-    def stored_objects(self) -> int:
-        """Objects currently accounted, over all classes."""
-        return self._stored
+    # -- totals (pool_total_size, stored_objects: PoolTotals) ----------------------------------
 
     @property
     def objects(self) -> tuple[int, ...]:

@@ -18,11 +18,8 @@ Where the two cannot be the same thing, the comparison says so:
 from __future__ import annotations
 
 import errno
-import importlib.util
-import json
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -34,27 +31,9 @@ from ghostswap_cli.kernel.compressors import available_compressors
 from ghostswap_cli.kernel.machine import open_kernel
 from ghostswap_cli.kernel.swapfile import sys_swapoff, sys_swapon
 from ghostswap_cli.uapi import SWAP_FLAG_PREFER, SWAP_FLAG_PRIO_MASK
+from oracle.linux61 import load_cases, recorded
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "linux-6.1"
-
-
-def _load_cases():
-    spec = importlib.util.spec_from_file_location("linux61_cases", FIXTURES / "cases.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["linux61_cases"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-C = _load_cases()
-
-
-def _recorded(name: str) -> dict:
-    path = FIXTURES / "recorded" / f"{name}.json"
-    if not path.exists():
-        pytest.skip(f"{path.name} not recorded (run tests/fixtures/linux-6.1/record.py)")
-    return json.loads(path.read_text())
+C = load_cases()
 
 
 def rawswap(state: Path, argv: list[str]) -> tuple[str, int]:
@@ -146,7 +125,7 @@ CASE_NAMES = [c.name for c in C.CASES]
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_case_matches_linux_6_1(name, run_cli, state_dir, case_dir, monkeypatch):
     case = next(c for c in C.CASES if c.name == name)
-    rec = _recorded(name)
+    rec = recorded(name)
     assert rec["kernel"].startswith("6.1."), rec["kernel"]
     vm_dir = rec["vm_dir"]
     for fname, f in case.files.items():

@@ -17,39 +17,16 @@ a little differently).
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from ghostswap_cli.kernel.machine import open_kernel
 from ghostswap_cli.kernel.procfs import write_file
+from oracle.linux61 import load_cases, recorded
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "linux-6.1"
 TOLERANCE = 0.10
-
-
-def _cases():
-    if "linux61_cases" in sys.modules:
-        return sys.modules["linux61_cases"]
-    spec = importlib.util.spec_from_file_location("linux61_cases", FIXTURES / "cases.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["linux61_cases"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-C = _cases()
-
-
-def _recorded() -> dict:
-    path = FIXTURES / "recorded" / "zswap-fill.json"
-    if not path.exists():
-        pytest.skip("zswap-fill.json not recorded (run tests/fixtures/linux-6.1/record.py)")
-    return json.loads(path.read_text())
+C = load_cases()
 
 
 def replay_fill(run_cli, state: Path, swap: Path, zpool: str, compressor: str) -> dict:
@@ -96,7 +73,7 @@ def replay_fill(run_cli, state: Path, swap: Path, zpool: str, compressor: str) -
 
 @pytest.mark.parametrize("zpool,compressor", C.FILL_COMBOS, ids=lambda v: str(v))
 def test_fill_matches_linux_6_1(zpool, compressor, run_cli, state_dir, tmp_path):
-    rec = _recorded()["stages"][f"{zpool}:{compressor}"]
+    rec = recorded("zswap-fill")["stages"][f"{zpool}:{compressor}"]
     ours = replay_fill(run_cli, state_dir, tmp_path / "swap", zpool, compressor)
     for stage in C.FILL_STAGES[:-1]:
         for key in ("pool_total_size", "stored_pages"):
@@ -107,3 +84,40 @@ def test_fill_matches_linux_6_1(zpool, compressor, run_cli, state_dir, tmp_path)
     # the kernel keeps ~64 objects of the shell's own pages after the file is gone; the
     # simulated machine has nothing but the file
     assert ours["removed"]["stored_pages"] == 0 and ours["removed"]["pool_total_size"] == 0
+
+
+SAME_MODES = {"on": {}, "off-same": {"same_filled_pages_enabled": "N"},
+              "off-nonsame": {"non_same_filled_pages_enabled": "N"}, "disabled": {"enabled": "N"}}
+
+
+@pytest.mark.parametrize("mode", SAME_MODES)
+def test_same_filled_pages_match_linux_6_1(mode, run_cli, state_dir, tmp_path):
+    """recorded/zswap-same-filled.json: 1024 zero pages, 1024 pages of ``AAAAAAA\\n`` and 1024
+    of text reclaimed. Same-filled pages are exact; the rest may differ by the ~64 pages of the
+    VM's shell that its reclaim also took (and their pool pages)."""
+    rec = recorded("zswap-same-filled")["stages"][mode]
+    assert run_cli("kernel", "init", "--force", "--config", "distro-6.1", "--ram", "512M",
+                   "--backing-rotational", "1").exit_code == 0
+    swap = tmp_path / "swap"
+    swap.write_bytes(bytes(16 << 20))
+    assert run_cli("mkswap", swap).exit_code == 0
+    swap.chmod(0o600)
+    settings = {"zpool": "zsmalloc", "compressor": "lz4", "enabled": "Y", **SAME_MODES[mode]}
+    with open_kernel(state_dir) as k:
+        for name, value in settings.items():
+            write_file(k, "/sys/module/zswap/parameters/" + name, value)
+    assert run_cli("swapon", swap).exit_code == 0
+    mib4 = 4 << 20
+    data = bytes(mib4) + b"AAAAAAA\n" * (mib4 // 8) + (C.FILL_LINE * (mib4 // len(C.FILL_LINE) + 1))[:mib4]
+    with open_kernel(state_dir) as k:
+        for vpn in range(len(data) // C.PAGE):
+            k.mm.swap_out(vpn, data[vpn * C.PAGE:(vpn + 1) * C.PAGE])
+        ours = {"same_filled_pages": k.counters["same_filled_pages"],
+                "stored_pages": k.zswap_stored_pages(), "pswpout": k.counters["pswpout"],
+                "pool_total_size": k.pool_pages * C.PAGE}
+    start, theirs = rec["start"], rec["reclaimed"]
+    assert ours["same_filled_pages"] == theirs["same_filled_pages"]
+    assert abs(ours["stored_pages"] - (theirs["stored_pages"] - start["stored_pages"])) <= 64
+    assert abs(ours["pswpout"] - (theirs["pswpout"] - start["pswpout"])) <= 64
+    pool = theirs["pool_total_size"] - start["pool_total_size"]
+    assert abs(ours["pool_total_size"] - pool) <= TOLERANCE * pool + 24 * C.PAGE, (ours, pool)
