@@ -16,6 +16,10 @@ the RFC), organised like it: statistics, data structures, LRU, writeback, store/
   is on a ghost is refused with -EINVAL (``reject_reclaim_fail``).
 * The LRU gives every new entry a second chance (``referenced``), as ``shrink_memcg_cb``.
 
+With the ``distro-6.1`` configuration the store is 6.1's ``zswap_frontswap_store`` instead
+(``zswap_frontswap_store`` below: same-filled entries, the zpool's 8-byte header for zbud and
+z3fold, 6.1's limit checks and its one-page shrink), on a page-level pool of zpool.py.
+
 Entries live in parallel arrays indexed by an entry id (id 0 is never used), so a stored page
 costs a few dozen bytes of process memory, not a Python object.
 """
