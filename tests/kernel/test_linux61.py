@@ -170,3 +170,45 @@ def test_a_hole_past_last_page_is_refused(state_dir, tmp_path):
             from ghostswap_cli.kernel.swapfile import sys_swapon
 
             sys_swapon(k, str(f), 0)
+
+
+@pytest.mark.parametrize("zpool", ["zsmalloc", "zbud"])
+def test_a_full_pool_shrinks_as_6_1_does(state_dir, tmp_path, zpool):
+    """zswap_is_full() (more pages than max_pool_percent allows) counts pool_limit_hit and
+    queues shrink_worker: zsmalloc cannot evict in 6.1 (reject_reclaim_fail), zbud writes its
+    least recently used entries back to the file."""
+    helpers.machine(state_dir, config="distro-6.1", personality="mainline", ram=str(16 << 20))
+    for name, value in (("enabled", "Y"), ("zpool", zpool), ("compressor", "zstd"),
+                        ("max_pool_percent", "1")):
+        helpers.set_param(state_dir, Z + name, value)
+    helpers.swapon(state_dir, helpers.real_swapfile(tmp_path / "swap", 8 << 20))
+    rng = random.Random(3)
+    with open_kernel(state_dir) as k:
+        assert k.zswap.max_pages() == 40
+        for vpn in range(400):
+            k.mm.swap_out(vpn, (rng.randbytes(1500) + bytes(PAGE))[:PAGE])
+        c = k.counters
+        assert c["pool_limit_hit"] > 0
+        assert k.pool_pages <= 41 + 4  # one store past the limit, a zspage at most
+        if zpool == "zsmalloc":
+            assert c["reject_reclaim_fail"] == c["pool_limit_hit"] and c["written_back_pages"] == 0
+        else:
+            assert c["written_back_pages"] > 0 and c["reject_reclaim_fail"] == 0
+        assert k.zswap_stored_pages() + c["pswpout"] == 400  # written back: in pswpout too
+
+
+def test_fsck_repairs_a_ghost_personality_on_6_1(run_cli, state_dir):
+    run_cli("kernel", "init", "--config", "distro-6.1")
+    from ghostswap_cli.state.db import StateDB, connect
+
+    db = StateDB(state_dir, connect(state_dir, create=False))
+    db.begin(write=True)
+    db.execute("UPDATE params SET value='ghost' WHERE name='machine.personality'")
+    db.commit()
+    db.close()
+    r = run_cli("cat", "/proc/swaps")
+    assert r.exit_code != 0 and "fsck --repair" in r.stderr
+    r = run_cli("kernel", "fsck", "--repair")
+    assert "personality ghost cannot go with distro-6.1" in r.stdout + r.stderr
+    assert run_cli("cat", "/proc/swaps").exit_code == 0
+    assert "personality         mainline" in run_cli("kernel", "show").stdout
