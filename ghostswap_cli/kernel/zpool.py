@@ -261,7 +261,7 @@ class ZsPool(_PagePool):
         if length <= 0:
             return -errno.EINVAL
         c = self._lookup[length]
-        lists = self._class_lists(c)
+        lists = self._lists.get(c) or self._class_lists(c)
         zid = -1
         for g in self._alloc_order:  # find_get_zspage
             od = lists[g]
@@ -272,7 +272,11 @@ class ZsPool(_PagePool):
             zid = self._new_zspage(c)
         inuse = self._zs_inuse[zid] + 1
         self._zs_inuse[zid] = inuse
-        self._refile(lists, zid, inuse, self._opz[c])
+        opz = self._opz[c]
+        # fix_fullness_group, with the common case (the group stays) inline
+        old = self._zs_group[zid]
+        if inuse == opz or old == 0 or self._group(inuse, opz) != old:
+            self._refile(lists, zid, inuse, opz)
         self._objs[c] += 1
         self._stored += 1
         self._remember(key, zid)
