@@ -112,8 +112,14 @@ class KernelConfig(enum.Enum):
 
     MAX_SWAPFILES = 2**MAX_SWAPFILES_SHIFT - SWP_DEVICE_NUM - SWP_MIGRATION_NUM
     - SWP_HWPOISON_NUM - SWP_PTE_MARKER_NUM (include/linux/swap.h). The value is
-    (SWP_DEVICE_NUM, SWP_MIGRATION_NUM, SWP_HWPOISON_NUM, SWP_PTE_MARKER_NUM).
+    (SWP_DEVICE_NUM, SWP_MIGRATION_NUM, SWP_HWPOISON_NUM, SWP_PTE_MARKER_NUM) (``swp_nums``),
+    and for 5.19-6.1 a fifth number, SWP_SWAPIN_ERROR_NUM (``swapin_error_num``).
     """
+
+    # Debian 12's 6.1: no DEVICE_PRIVATE, MIGRATION (3), MEMORY_FAILURE (1), PTE_MARKER (1)
+    # and the swapin-error entry type of 5.19-6.1 (1; a PTE marker since 6.2): MAX_SWAPFILES
+    # 26, as the real kernel answers (tests/fixtures/linux-6.1/recorded/max-swapfiles.json)
+    DISTRO_6_1 = (0, 3, 1, 1, 1)
 
     # distro x86-64 6.12: DEVICE_PRIVATE (4), MIGRATION (3), MEMORY_FAILURE (1), PTE marker (1)
     DISTRO_6_12 = (4, 3, 1, 1)
@@ -123,6 +129,20 @@ class KernelConfig(enum.Enum):
     MINIMAL = (0, 0, 0, 1)
 
 
+    @property
+    def swp_nums(self) -> tuple[int, int, int, int]:
+        """(SWP_DEVICE_NUM, SWP_MIGRATION_NUM, SWP_HWPOISON_NUM, SWP_PTE_MARKER_NUM)."""
+        device, migration, hwpoison, pte_marker = self.value[:4]
+        return device, migration, hwpoison, pte_marker
+
+
+    @property
+    def swapin_error_num(self) -> int:
+        """SWP_SWAPIN_ERROR_NUM: 1 in 5.19-6.1, gone (a PTE marker) since 6.2."""
+        return self.value[4] if len(self.value) > 4 else 0
+
+
 def max_swapfiles(config: KernelConfig) -> int:
-    device, migration, hwpoison, pte_marker = config.value
-    return (1 << MAX_SWAPFILES_SHIFT) - device - migration - hwpoison - pte_marker
+    device, migration, hwpoison, pte_marker = config.swp_nums
+    return ((1 << MAX_SWAPFILES_SHIFT) - device - migration - hwpoison - pte_marker
+            - config.swapin_error_num)

@@ -23,7 +23,8 @@ def cat(app: App, list_files: bool, paths: tuple[str, ...]) -> None:
     from ghostswap_cli.kernel.procfs import read_file
 
     if list_files:
-        app.terminal.out("".join(p + "\n" for p in all_files()))
+        with app.guard(), app.kernel(write=False) as k:
+            app.terminal.out("".join(p + "\n" for p in all_files(k)))
         return
     if not paths:
         app.abort("cat: no file given (try --list)", 1)

@@ -24,8 +24,8 @@ def _machine_options(func):
     opts = [
         click.option("--ram", metavar="SIZE", help="Simulated RAM, e.g. 4G [default: 4G]."),
         click.option("--page-size", type=int, metavar="N", help="PAGE_SIZE: 4096, 8192, 16384, 32768 or 65536 [default: 4096]."),
-        click.option("--personality", type=click.Choice(PERSONALITIES), help="ghost (the RFC applied) or mainline [default: ghost]."),
-        click.option("--config", "config", type=click.Choice(sorted(CONFIG_NAMES)), help="Kernel configuration that sets MAX_SWAPFILES [default: distro-6.18]."),
+        click.option("--personality", type=click.Choice(PERSONALITIES), help="ghost (the RFC applied) or mainline [default: ghost; mainline with --config distro-6.1]."),
+        click.option("--config", "config", type=click.Choice(sorted(CONFIG_NAMES)), help="Kernel configuration that sets MAX_SWAPFILES; distro-6.1 also gives Linux 6.1's behaviour and is mainline only [default: distro-6.18]."),
         click.option("--prio-scheme", type=click.Choice(["decrement", "shared"]), help="Default priorities: decrement from -2 (6.12-6.18) or shared -1 (post-6.18) [default: decrement]."),
         click.option("--backing-rotational", type=click.Choice(["auto", "0", "1"]), help="Rotational flag of swap files' devices; auto reads sysfs [default: auto]."),
         click.option("--backing-discard", type=click.Choice(["auto", "0", "1"]), help="Discard support of swap files' devices; auto reads sysfs [default: auto]."),
@@ -60,6 +60,16 @@ def _collect(ram, page_size, personality, config, prio_scheme, backing_rotationa
     return out
 
 
+def _check_combination(kept: dict[str, str], machine: dict[str, str]) -> None:
+    """A mainline-only configuration with the ghost personality is a usage error."""
+    from ghostswap_cli.kernel.params import resolve_machine
+
+    try:
+        resolve_machine(kept, machine)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
 @click.group(short_help="Initialise, show, reset or check the simulated kernel.")
 def kernel() -> None:
     """The simulated machine: its configuration, counters and state directory."""
@@ -74,6 +84,7 @@ def init(app: App, force: bool, **options) -> None:
     from ghostswap_cli.kernel.machine import reset_state, state_exists
 
     machine = _collect(**options)
+    _check_combination({}, machine)
     if state_exists(app.state) and not force:
         app.abort(
             f"{app.state}: a simulated kernel already exists; use `ghostswap kernel reset` "
@@ -111,6 +122,7 @@ def reset(app: App, force: bool, **options) -> None:
     machine = _collect(**options)
     if state_exists(app.state) and read_machine_params(app.state) is None and not force:
         app.abort(f"{app.state}: state database is unreadable; use `kernel reset --force`", 1)
+    _check_combination(read_machine_params(app.state) or {}, machine)
     with app.guard():
         values = reset_state(app.state, machine)
     app.terminal.out(_describe(values, app))
@@ -125,14 +137,17 @@ def show(app: App, as_json: bool) -> None:
     from ghostswap_cli.uapi import MAX_SWAPFILES_SHIFT
 
     with app.guard(), app.kernel(write=False) as k:
-        device, migration, hwpoison, marker = CONFIG_NAMES[k.machine["config"]].value
+        config = CONFIG_NAMES[k.machine["config"]]
+        device, migration, hwpoison, marker = config.swp_nums
+        swapin_error = (f" - SWP_SWAPIN_ERROR_NUM({config.swapin_error_num})"
+                        if config.swapin_error_num else "")
         info = {
             "state": str(app.state),
             "machine": dict(k.machine),
             "max_swapfiles": k.max_swapfiles,
             "max_swapfiles_formula": (
                 f"2^{MAX_SWAPFILES_SHIFT} - SWP_DEVICE_NUM({device}) - SWP_MIGRATION_NUM({migration})"
-                f" - SWP_HWPOISON_NUM({hwpoison}) - SWP_PTE_MARKER_NUM({marker})"
+                f" - SWP_HWPOISON_NUM({hwpoison}) - SWP_PTE_MARKER_NUM({marker}){swapin_error}"
             ),
             "nr_swapfiles": len(k.swap_info),
             "active": len(k.active()),

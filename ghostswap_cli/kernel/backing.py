@@ -56,7 +56,7 @@ def device_props(st_dev: int) -> DeviceProps:
 
 @dataclasses.dataclass(frozen=True)
 class Extents:
-    """The outcome of walking a swapfile's first ``max`` pages."""
+    """The outcome of walking a swapfile's pages (``max`` of them counted)."""
 
     nr_extents: int
     span_pages: int  # 1 + highest - lowest physical page, the header page not counted
@@ -75,21 +75,25 @@ def _fiemap(fd: int, start: int, length: int) -> list[tuple[int, int, int, int]]
 
 
 def swapfile_extents(path: str | Path, max_pages: int, page_size: int) -> Extents:
-    """Walk the first ``max_pages`` pages of a regular file as ``iomap_swapfile_activate``.
+    """Walk a regular file as ``iomap_swapfile_activate`` (fs/iomap/swapfile.c) does.
 
-    Holes give ``has unallocated extents``, inline data ``is inline``, reflinked blocks
-    ``has shared extents`` (fs/iomap/swapfile.c). Physically contiguous extents merge;
-    extents are trimmed to whole pages.
+    The whole file is mapped, whole pages of it (``ALIGN_DOWN(i_size, PAGE_SIZE)``), whatever
+    the header's ``last_page``: a hole anywhere gives ``has unallocated extents``, inline data
+    ``is inline``, reflinked blocks ``has shared extents``. Physically contiguous extents merge,
+    and each merged extent is trimmed to whole pages. ``iomap_swapfile_add_extent`` then stops
+    adding once ``max_pages`` are in, clamps only the page count of the extent that reaches
+    it, and takes the span from that extent's whole end, so a header shorter than its file
+    still reports ``across:`` the extents it touched. (Every release from 5.x to 6.18.)
     """
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         size = os.fstat(fd).st_size
-        length = min(size - size % page_size, max_pages * page_size)
+        length = size - size % page_size
         if length <= 0:
             return Extents(0, 0, "has unallocated extents")
         extents = _fiemap(fd, 0, length)
         if extents is None:
-            return _extents_by_seek(fd, length, page_size)
+            return _extents_by_seek(fd, length, max_pages, page_size)
     finally:
         os.close(fd)
     merged: list[list[int]] = []  # [logical, physical, length]
@@ -114,13 +118,17 @@ def swapfile_extents(path: str | Path, max_pages: int, page_size: int) -> Extent
     if expect < length:
         return Extents(0, 0, "has unallocated extents")
     nr = 0
+    nr_pages = 0
     lowest = None
     highest = 0
     for lo, ph, ln in merged:
+        if nr_pages >= max_pages:
+            break  # iomap_swapfile_add_extent: "isi->nr_pages >= isi->sis->max" adds nothing
         first = -(-ph // page_size)
         nxt = (ph + ln) // page_size
         if first >= nxt:
             continue
+        nr_pages += min(nxt - first, max_pages - nr_pages)
         reported = first + 1 if lo == 0 else first
         lowest = reported if lowest is None else min(lowest, reported)
         highest = max(highest, nxt - 1)
@@ -130,8 +138,9 @@ def swapfile_extents(path: str | Path, max_pages: int, page_size: int) -> Extent
     return Extents(nr, 1 + highest - lowest)
 
 
-def _extents_by_seek(fd: int, length: int, page_size: int) -> Extents:
-    """Without FIEMAP (tmpfs and friends), SEEK_HOLE still finds holes; count one extent."""
+def _extents_by_seek(fd: int, length: int, max_pages: int, page_size: int) -> Extents:
+    """Without FIEMAP (tmpfs and friends), SEEK_HOLE still finds holes; count one extent
+    across the whole file, as one physically contiguous extent would be."""
     try:
         hole = os.lseek(fd, 0, os.SEEK_HOLE)
     except OSError:

@@ -181,7 +181,12 @@ def decode_swap_info_row(row: tuple, page_size: int) -> SwapInfoStruct:
 
 def check_params(machine: dict[str, str], params: dict[str, str]) -> str | None:
     """The first machine or sysfs parameter whose stored value could not have been written."""
-    from ghostswap_cli.kernel.params import MACHINE_PARAMS, PARAMS, parse_machine_value
+    from ghostswap_cli.kernel.params import (
+        MACHINE_PARAMS,
+        combination_problem,
+        params_for,
+        parse_machine_value,
+    )
 
     for name in MACHINE_PARAMS:
         value = machine[name]
@@ -196,7 +201,10 @@ def check_params(machine: dict[str, str], params: dict[str, str]) -> str | None:
                 raise ValueError(f"{name}: {value!r} is not in canonical form")
         except ValueError as e:
             return f"machine parameter {e}"
-    for path, p in PARAMS.items():
+    problem = combination_problem(machine)
+    if problem:
+        return f"machine parameters: {problem}"
+    for path, p in params_for(machine["config"]).items():
         try:
             p.parse(params[path])
         except GhostswapError:
@@ -693,14 +701,15 @@ def _check_lru(zswap, live: set[int], add) -> None:
 
 
 def _model_from_entries(k: Kernel, live: list[int]):
-    """The zsmalloc accounting ``live`` entries need (``ZsPoolModel``)."""
-    from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+    """The pool accounting ``live`` entries need (a pool of the same kind, fresh)."""
+    from ghostswap_cli.kernel.compressors import SAME_FILLED_ID
 
-    model = ZsPoolModel(k.page_size, k.zswap.model.chain_size)
+    z = k.zswap
+    model = z.model.empty_copy()
     for eid in live:
-        length = k.zswap.e_len[eid]
-        if 0 < length < k.page_size:
-            model.obj_store(length)
+        length = z.e_len[eid]
+        if 0 < length < k.page_size and z.e_comp[eid] != SAME_FILLED_ID:
+            model.obj_store(length + z.hlen, eid)
     return model
 
 

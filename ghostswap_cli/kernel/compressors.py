@@ -90,6 +90,7 @@ __all__ = (
     "FALLBACK_COMPRESSOR",
     "COMPRESSOR_IDS",
     "COMPRESSOR_NONE_ID",
+    "SAME_FILLED_ID",
     "LEVEL_RANGES",
     "MSG_COMPRESSOR_NOT_AVAILABLE",
     "MSG_COMPRESSOR_FALLBACK",
@@ -429,8 +430,24 @@ def compressor_name_by_id(ident: int) -> str:
         raise UnknownCompressor(f"#{ident}") from None
 
 
+#: The id of a 6.1 same-filled entry (``entry->length == 0``, ``entry->value``): its 8 stored
+#: bytes are the word the page repeats. Not a compressor anyone can choose.
+SAME_FILLED_ID = 255
+
+
+def _same_filled_decompress(data: bytes, page_size: int) -> bytes:
+    if len(data) != 8:
+        raise DecompressError("same-filled entry does not hold one word")
+    return data * (page_size // 8)  # zswap_fill_page()
+
+
+_SAME_FILLED = Compressor("same-filled", None, SAME_FILLED_ID, bytes, _same_filled_decompress)
+
+
 def compressor_by_id(ident: int, level: int | None = None) -> Compressor:
     """The compressor an entry was stored with, for decompressing it after the ``compressor``
     parameter changed (zswap keeps each entry's original pool). Levels do not affect
     decompression, so the default level is fine for loads."""
+    if ident == SAME_FILLED_ID:
+        return _SAME_FILLED
     return get_compressor(compressor_name_by_id(ident), level)

@@ -31,10 +31,13 @@ from ghostswap_cli.kernel.check import (
 from ghostswap_cli.kernel.cluster import LOC_COMMITTED, LOC_DISK, Cluster, SwapSlots
 from ghostswap_cli.kernel.mm import PTE_PRESENT
 from ghostswap_cli.kernel.params import (
+    CONFIG_NAMES,
     MACHINE_PARAMS,
-    PARAMS,
     ZSWAP,
+    config_release,
     machine_max_swapfiles,
+    params_for,
+    resolve_machine,
 )
 from ghostswap_cli.kernel.printk import LOG_RING_LINES, LogLine, Printk
 from ghostswap_cli.kernel.swapfile import SwapInfoStruct
@@ -82,6 +85,9 @@ COUNTERS: dict[str, int] = {
     "reject_alloc_fail": 0,
     "reject_kmemcache_fail": 0,
     "decompress_fail": 0,
+    # 6.1 debugfs only: same_filled_pages is a gauge (part of stored_pages)
+    "duplicate_entry": 0,
+    "same_filled_pages": 0,
     # the simulator's own
     "nr_swapcache_pages": 0,
     "ghost_writepage_activate": 0,
@@ -126,16 +132,23 @@ class Kernel:
         except (TypeError, ValueError):
             raise state_corrupt(db.path, f"boot time {boot!r} is not a number") from None
         self.printk = Printk(self.boot_time)
-        for name, value in db.execute("SELECT name, value FROM params"):
+        rows = db.execute("SELECT name, value FROM params").fetchall()
+        for name, value in rows:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise state_corrupt(db.path, f"parameter row {name!r} is not text")
             if name.startswith("machine."):
                 self.machine[name[8:]] = value
-            elif name in PARAMS:  # a row of no known parameter is ignored (fsck removes it)
-                self.params[name] = value
         for name, p in MACHINE_PARAMS.items():
             self.machine.setdefault(name, p.default)
-        for path, p in PARAMS.items():
+        if self.machine["config"] not in CONFIG_NAMES:
+            raise state_corrupt(db.path, f"machine parameter config: {self.machine['config']!r} "
+                                         f"is not a configuration")
+        #: the sysfs parameters of this release (a row of another is ignored; fsck removes it)
+        self.param_defs = params_for(self.machine["config"])
+        for name, value in rows:
+            if name in self.param_defs:
+                self.params[name] = value
+        for path, p in self.param_defs.items():
             self.params.setdefault(path, p.default)
         problem = check_params(self.machine, self.params)
         if problem:
@@ -147,6 +160,8 @@ class Kernel:
             self.counters[name] = value
         self.page_size = int(self.machine["page_size"])
         self.personality = self.machine["personality"]
+        #: the release whose behaviour the machine has: "6.1", "6.12" or "6.18"
+        self.release = config_release(self.machine["config"])
         self.max_swapfiles = machine_max_swapfiles(self.machine["config"])
         self.totalram_pages = int(self.machine["ram"]) // self.page_size
         rows = db.execute(f"SELECT {', '.join(SWAP_INFO_COLUMNS)} FROM swap_info ORDER BY type"
@@ -210,12 +225,12 @@ class Kernel:
     @property
     def zswap(self):
         if self._zswap is None:
-            from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+            from ghostswap_cli.kernel.zpool import pool_from_bytes
             from ghostswap_cli.kernel.zswap import Zswap
 
             blob = self.db.get_blob("zswap.model")
             try:
-                model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
+                model = pool_from_bytes(blob) if blob else self.new_zswap_pool()
             except StateError as e:
                 raise state_corrupt(self.db.path, str(e)) from None
             if model.page_size != self.page_size:
@@ -237,7 +252,7 @@ class Kernel:
                     check_zswap_links(z)
                 except ValueError as e:
                     raise state_corrupt(self.db.path, f"zswap index: {e}") from None
-            if model.stored_objects != z.stored_pages:
+            if model.stored_objects + self.counters["same_filled_pages"] != z.stored_pages:
                 raise state_corrupt(self.db.path, f"zswap pool model accounts "
                                                   f"{model.stored_objects} objects, the index "
                                                   f"{z.stored_pages}")
@@ -292,6 +307,21 @@ class Kernel:
 
             self._page_io = PageIO(self)
         return self._page_io
+
+    def new_zswap_pool(self):
+        """An empty pool for this machine's zswap.
+
+        6.1: page-level, of the ``zpool`` chosen (zspages with holes after frees, zbud, z3fold;
+        zpool.py). 6.12 and 6.18 keep the compacted accounting of ``ZsPoolModel``, which the
+        design models (designs/) share; the page-level zsmalloc for them is ``ZsPool(release=
+        "6.18")``, not switched on yet so that their recorded behaviour stays as it was.
+        """
+        from ghostswap_cli.kernel.zpool import new_pool
+        from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+
+        if self.release == "6.1":
+            return new_pool(self.params[ZSWAP + "zpool"], self.page_size, "6.1")
+        return ZsPoolModel(self.page_size)
 
     # --- parameters -------------------------------------------------------------------------
     def param(self, name: str) -> str:
@@ -397,10 +427,10 @@ class Kernel:
         blob = self.db.get_blob("zswap.model")
         if not blob:
             return 0
-        from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+        from ghostswap_cli.kernel.zpool import pool_pages_of
 
         try:
-            return ZsPoolModel.from_bytes(blob).pool_pages
+            return pool_pages_of(blob)
         except StateError as e:
             raise state_corrupt(self.db.path, str(e)) from None
 
@@ -594,13 +624,13 @@ def init_kernel(db: StateDB, machine: dict[str, str] | None = None) -> None:
         default_available_compressor,
     )
 
-    values = {name: p.default for name, p in MACHINE_PARAMS.items()}
-    values.update(machine or {})
+    values = resolve_machine({name: p.default for name, p in MACHINE_PARAMS.items()},
+                             machine or {})
     boot = time.time()
     db.put_meta("boot_time", repr(boot))
     rows = [("machine." + k, v) for k, v in values.items()]
     compressor = default_available_compressor()
-    for path, p in PARAMS.items():
+    for path, p in params_for(values["config"]).items():
         rows.append((path, compressor if path.endswith("/compressor") else p.default))
     db.executemany("INSERT OR REPLACE INTO params(name, value) VALUES (?, ?)", rows)
     db.executemany(
@@ -612,7 +642,11 @@ def init_kernel(db: StateDB, machine: dict[str, str] | None = None) -> None:
                f"{values['personality']} personality, PAGE_SIZE {values['page_size']})")
     if compressor != DEFAULT_COMPRESSOR:
         log.append("zswap: " + MSG_COMPRESSOR_FALLBACK % (DEFAULT_COMPRESSOR, compressor))
-    log.append(f"zswap: loaded using pool {compressor}")
+    if config_release(values["config"]) == "6.1":
+        # 6.1's zswap_setup() names the zpool too: "loaded using pool lzo/zbud"
+        log.append(f"zswap: loaded using pool {compressor}/{params_for(values['config'])[ZSWAP + 'zpool'].default}")
+    else:
+        log.append(f"zswap: loaded using pool {compressor}")
     db.executemany(
         "INSERT INTO klog(ts, level, text) VALUES (?, ?, ?)", [(0.0, 6, line) for line in log]
     )
@@ -743,8 +777,8 @@ def reset_state(
 
     directory = prepare_state_dir(Path(state_dir), create=True)
     with state_lock(directory, on_wait):
-        values = (read_machine_params(directory) if keep_machine else None) or {}
-        values.update(machine or {})
+        values = resolve_machine((read_machine_params(directory) if keep_machine else None) or {},
+                                 machine or {})
         if not _reset_in_place(directory, values):
             _replace_state(directory, values)
         release_held(directory, [])

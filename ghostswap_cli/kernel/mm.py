@@ -78,6 +78,9 @@ class MM:
         self.k = k
         self.page_size = ps = k.page_size
         self.zero_page = bytes(ps)
+        # 6.1 has no swap-layer zero map (6.12): a zero page goes to zswap as a same-filled
+        # entry, or to the file
+        self.no_zeromap = k.release == "6.1"
         self.zero_csum = zlib.crc32(self.zero_page)
         self.table: dict[int, tuple[array, array]] = {}
         self.dirty: set[int] = set()
@@ -154,7 +157,7 @@ class MM:
         self.stats.swapped_out += 1
         c = si.slots.clusters[offset // _CL]
         j = offset % _CL
-        if page == self.zero_page:
+        if page == self.zero_page and not self.no_zeromap:
             c.loc[j] = LOC_ZERO
             k.counters["swpout_zero"] += 1
             csum = self.zero_csum

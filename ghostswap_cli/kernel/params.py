@@ -1,7 +1,8 @@
 """Kernel parameters: the machine's fixed configuration and the writable sysfs knobs.
 
 The zswap module parameters mirror ``/sys/module/zswap/parameters/`` (mm/zswap.c, 6.18: no
-``zpool``); values are parsed as the kernel's ``param_set_bool`` (kstrtobool), ``param_set_uint``
+``zpool``; 6.1: ``zpool``, ``same_filled_pages_enabled`` and ``non_same_filled_pages_enabled``,
+no ``shrinker_enabled``, see ``PARAMS_6_1``); values are parsed as the kernel's ``param_set_bool`` (kstrtobool), ``param_set_uint``
 (kstrtouint) and ``param_set_uint_minmax`` do, and shown as the kernel shows them (``Y``/``N``).
 ghostswap's own knobs live under ``/sys/kernel/ghostswap/`` so they are never mistaken for the
 kernel's.
@@ -24,14 +25,55 @@ __all__ = (
     "kstrtouint",
     "parse_machine_value",
     "PERSONALITIES",
+    "CONFIG_NAMES",
+    "config_release",
+    "params_for",
+    "resolve_machine",
+    "combination_problem",
 )
 
 PERSONALITIES = ("ghost", "mainline")
 CONFIG_NAMES = {
+    "distro-6.1": KernelConfig.DISTRO_6_1,
     "distro-6.12": KernelConfig.DISTRO_6_12,
     "distro-6.18": KernelConfig.DISTRO_6_18,
     "minimal": KernelConfig.MINIMAL,
 }
+# The release whose behaviour each configuration simulates (log lines, zswap, debugfs).
+# ``minimal`` is the 6.18 code with every option off.
+_RELEASES = {"distro-6.1": "6.1", "distro-6.12": "6.12", "distro-6.18": "6.18", "minimal": "6.18"}
+# Configurations the ghost swapfile RFC (posted against 6.18) cannot be applied to.
+MAINLINE_ONLY = ("distro-6.1",)
+
+
+def config_release(config_name: str) -> str:
+    """``"6.1"``, ``"6.12"`` or ``"6.18"``: the release a configuration's behaviour is taken from."""
+    return _RELEASES[config_name]
+
+
+def combination_problem(machine: dict[str, str]) -> str | None:
+    """Why a machine's personality and configuration cannot go together, or None."""
+    config = machine.get("config")
+    if config in MAINLINE_ONLY and machine.get("personality") == "ghost":
+        return (f"the ghost personality needs the RFC, which applies to 6.18 only; "
+                f"configuration {config} is mainline (use --personality mainline)")
+    return None
+
+
+def resolve_machine(values: dict[str, str], given: dict[str, str]) -> dict[str, str]:
+    """The machine ``values`` with the settings ``given`` on top.
+
+    A mainline-only configuration chosen without a personality brings the mainline personality
+    with it; asking for the ghost personality on one is a ValueError.
+    """
+    out = dict(values)
+    out.update(given)
+    if out.get("config") in MAINLINE_ONLY and "personality" not in given:
+        out["personality"] = "mainline"
+    problem = combination_problem(out)
+    if problem:
+        raise ValueError(problem)
+    return out
 
 
 def kstrtobool(text: str) -> bool:
@@ -127,6 +169,33 @@ PARAMS: dict[str, Param] = {
 }
 
 
+# mm/zswap.c at v6.1 (Debian 12's 6.1.0: CONFIG_ZSWAP_DEFAULT_ON unset, compressor lzo, zpool
+# zbud). accept_threshold_percent is a plain uint there (the 0..100 check came later).
+PARAMS_6_1: dict[str, Param] = {
+    p.path: p
+    for p in (
+        dataclasses.replace(PARAMS[ZSWAP + "enabled"], default="N"),
+        PARAMS[ZSWAP + "compressor"],
+        Param(ZSWAP + "zpool", "zbud", _string, "allocator of the pool: zbud, z3fold or zsmalloc"),
+        PARAMS[ZSWAP + "max_pool_percent"],
+        dataclasses.replace(PARAMS[ZSWAP + "accept_threshold_percent"], parse=_uint),
+        Param(ZSWAP + "same_filled_pages_enabled", "Y", _bool,
+              "store pages of one repeated word as that word alone"),
+        Param(ZSWAP + "non_same_filled_pages_enabled", "Y", _bool,
+              "store other pages (compressed); N keeps only same-filled pages"),
+        PARAMS[GHOSTSWAP + "compressor_level"],
+    )
+}
+
+#: zpool allocators Debian's 6.1 builds (zbud built in, z3fold and zsmalloc as modules)
+ZPOOLS_6_1 = ("zbud", "z3fold", "zsmalloc")
+
+
+def params_for(config_name: str) -> dict[str, Param]:
+    """The sysfs parameters of a configuration's release."""
+    return PARAMS_6_1 if config_release(config_name) == "6.1" else PARAMS
+
+
 @dataclasses.dataclass(frozen=True)
 class MachineParam:
     name: str
@@ -168,7 +237,8 @@ MACHINE_PARAMS: dict[str, MachineParam] = {
         MachineParam("page_size", "4096", _page_size, "PAGE_SIZE of the simulated kernel"),
         MachineParam("ram", str(4 << 30), _ram, "simulated RAM in bytes (MemTotal)"),
         MachineParam("config", "distro-6.18", _choice(*CONFIG_NAMES),
-                     "kernel configuration that sets MAX_SWAPFILES"),
+                     "kernel configuration: MAX_SWAPFILES and, for distro-6.1, that release's "
+                     "behaviour (mainline personality only)"),
         MachineParam("prio_scheme", "decrement", _choice("decrement", "shared"),
                      "default priorities: decrement from -2 (6.12-6.18) or all -1 (mm-new 2025)"),
         MachineParam("backing_rotational", "auto", _choice("auto", "0", "1"),

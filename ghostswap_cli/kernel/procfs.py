@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ghostswap_cli.errors import KernelError
-from ghostswap_cli.kernel.params import PARAMS
+from ghostswap_cli.kernel.params import PARAMS, PARAMS_6_1, ZPOOLS_6_1
 from ghostswap_cli.kernel.swapfile import swap_show
 
 if TYPE_CHECKING:
@@ -35,7 +35,23 @@ DEBUGFS_ZSWAP = (
     "stored_pages",
     "stored_incompressible_pages",
 )
+# 6.1 (mm/zswap.c zswap_debugfs_init at v6.1): no decompress_fail, reject_compress_fail or
+# stored_incompressible_pages; duplicate_entry and same_filled_pages (frontswap era)
+DEBUGFS_ZSWAP_6_1 = (
+    "pool_limit_hit",
+    "reject_reclaim_fail",
+    "reject_alloc_fail",
+    "reject_kmemcache_fail",
+    "reject_compress_poor",
+    "written_back_pages",
+    "duplicate_entry",
+    "pool_total_size",
+    "stored_pages",
+    "same_filled_pages",
+)
 VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero")
+# 6.1: zswpwb (6.8) and swpin_zero/swpout_zero (6.13) do not exist yet
+VMSTAT_ITEMS_6_1 = ("pswpin", "pswpout", "zswpin", "zswpout")
 
 
 def _kb(k: Kernel, pages: int) -> int:
@@ -63,7 +79,8 @@ def _meminfo(k: Kernel) -> str:
 
 
 def _vmstat(k: Kernel) -> str:
-    return "".join(f"{name} {k.counters[name]}\n" for name in VMSTAT_ITEMS)
+    items = VMSTAT_ITEMS_6_1 if k.release == "6.1" else VMSTAT_ITEMS
+    return "".join(f"{name} {k.counters[name]}\n" for name in items)
 
 
 def _debugfs(name: str) -> Callable[[Kernel], str]:
@@ -71,7 +88,7 @@ def _debugfs(name: str) -> Callable[[Kernel], str]:
         if name == "pool_total_size":
             value = k.pool_pages * k.page_size
         elif name == "stored_pages":
-            value = k.zswap_stored_pages()
+            value = k.zswap_stored_pages()  # 6.1: same-filled pages included
         elif name == "stored_incompressible_pages":
             value = 0  # incompressible pages are rejected, never stored raw (see zswap.py)
         else:
@@ -92,16 +109,29 @@ FILES: dict[str, Callable[[Kernel], str]] = {
     **{DEBUGFS + name: _debugfs(name) for name in DEBUGFS_ZSWAP},
     **{path: _param(path) for path in PARAMS},
 }
+FILES_6_1: dict[str, Callable[[Kernel], str]] = {
+    "/proc/swaps": swap_show,
+    "/proc/meminfo": _meminfo,
+    "/proc/vmstat": _vmstat,
+    **{DEBUGFS + name: _debugfs(name) for name in DEBUGFS_ZSWAP_6_1},
+    **{path: _param(path) for path in PARAMS_6_1},
+}
 
 
-def list_files() -> list[str]:
-    return sorted(FILES)
+def _files(k: Kernel | None) -> dict[str, Callable[[Kernel], str]]:
+    return FILES_6_1 if k is not None and k.release == "6.1" else FILES
+
+
+def list_files(k: Kernel | None = None) -> list[str]:
+    """The files of ``k``'s release (of 6.18 without a kernel)."""
+    return sorted(_files(k))
 
 
 def read_file(k: Kernel, path: str) -> str:
-    render = FILES.get(path.rstrip("/") if path != "/" else path)
+    files = _files(k)
+    render = files.get(path.rstrip("/") if path != "/" else path)
     if render is None:
-        if any(p.startswith(path.rstrip("/") + "/") for p in FILES):
+        if any(p.startswith(path.rstrip("/") + "/") for p in files):
             raise KernelError(errno.EISDIR)
         raise KernelError(errno.ENOENT)
     return render(k)
@@ -109,11 +139,19 @@ def read_file(k: Kernel, path: str) -> str:
 
 def write_file(k: Kernel, path: str, value: str) -> None:
     """``echo VALUE > PATH``: parse as the kernel's param ops do; EACCES for read-only files."""
-    p = PARAMS.get(path)
+    p = k.param_defs.get(path)
     if p is None:
-        if path in FILES:
+        if path in _files(k):
             raise KernelError(errno.EACCES)
         raise KernelError(errno.ENOENT)
+    if path.endswith("/zpool"):
+        # 6.1 __zswap_param_set(): zpool_has_pool() or -ENOENT with this line
+        name = value.strip()
+        if name not in ZPOOLS_6_1:
+            k.printk.pr_err(f"zswap: zpool {name} not available")
+            raise KernelError(errno.ENOENT)
+        k.set_param(path, name)
+        return
     if path.endswith("/compressor"):
         from ghostswap_cli.kernel.compressors import get_compressor
 

@@ -343,7 +343,15 @@ def _check_rows(db: StateDB, out: _Problems, salvage: _Salvage) -> None:
     """Everything the loader decodes; bad rows are fixed inside the transaction (the fix is
     rolled back when only checking) so that the machine can be loaded and checked further."""
     from ghostswap_cli.kernel.machine import COUNTER_LIMIT, COUNTERS
-    from ghostswap_cli.kernel.params import MACHINE_PARAMS, PARAMS
+    from ghostswap_cli.kernel.params import (
+        CONFIG_NAMES,
+        MACHINE_PARAMS,
+        MAINLINE_ONLY,
+        PARAMS,
+        PARAMS_6_1,
+        combination_problem,
+        params_for,
+    )
 
     have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for name, sql in _tables().items():
@@ -368,7 +376,7 @@ def _check_rows(db: StateDB, out: _Problems, salvage: _Salvage) -> None:
             db.execute("DELETE FROM params WHERE name IS ?", (name,))
         elif name.startswith("machine."):
             machine[name[8:]] = value
-        elif name not in PARAMS:
+        elif name not in PARAMS and name not in PARAMS_6_1:
             out.add("row", f"{db.path}: parameter row {name!r} names no parameter (removed)")
             db.execute("DELETE FROM params WHERE name IS ?", (name,))
         else:
@@ -376,13 +384,23 @@ def _check_rows(db: StateDB, out: _Problems, salvage: _Salvage) -> None:
     model_page_size = _model_page_size(db)
     for name, p in MACHINE_PARAMS.items():
         value = machine.get(name, p.default)
-        if check_params({**{n: q.default for n, q in MACHINE_PARAMS.items()}, name: value},
-                        {path: q.default for path, q in PARAMS.items()}) is not None:
+        trial = {**{n: q.default for n, q in MACHINE_PARAMS.items()}, name: value}
+        if name == "config" and value in MAINLINE_ONLY:
+            trial["personality"] = "mainline"  # judged alone; the pair is checked below
+        trial_params = params_for(trial["config"]) if trial["config"] in CONFIG_NAMES else PARAMS
+        if check_params(trial, {path: q.default for path, q in trial_params.items()}) is not None:
             fixed = str(model_page_size) if name == "page_size" and model_page_size else p.default
             out.add("row", f"machine parameter {name} holds {value!r} (set to {fixed})")
             db.execute("INSERT OR REPLACE INTO params(name, value) VALUES (?, ?)",
                        ("machine." + name, fixed))
-    for path, p in PARAMS.items():
+            machine[name] = fixed
+    config = machine.get("config", MACHINE_PARAMS["config"].default)
+    if combination_problem({"config": config, "personality": machine.get("personality", "ghost")}):
+        out.add("row", f"machine parameter personality ghost cannot go with {config} (set to "
+                       f"mainline)")
+        db.execute("INSERT OR REPLACE INTO params(name, value) VALUES (?, ?)",
+                   ("machine.personality", "mainline"))
+    for path, p in params_for(config).items():
         value = params.get(path, p.default)
         try:
             p.parse(value)
@@ -742,7 +760,7 @@ def _load_zswap(k, out: _Problems, ld: _Loaded) -> None:
             out.add("zswap-model", f"zswap pool model: {e}")
             model = None
     if model is None:
-        model = ZsPoolModel(k.page_size)
+        model = k.new_zswap_pool()
     state = _blob(db, "zswap.state", out)
     rows = db.execute("SELECT chunk, data FROM zswap_entries ORDER BY chunk").fetchall()
     z = Zswap(k, k._arena, model)
@@ -1147,8 +1165,6 @@ class _Rebuild:
             si.inuse_pages_saved == new.inuse_pages
 
     def _rebuild_zswap(self, keep) -> None:
-        from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
-
         z = self.k.zswap
         kept: dict[int, int] = {}
         for t, slots_keep in keep.items():
@@ -1198,10 +1214,17 @@ class _Rebuild:
                 free.append(i)
         free += [i for i in range(1, n) if i not in kept and i not in seen_free]
         z.free_ids = array("I", free)
-        model = ZsPoolModel(self.ps, z.model.chain_size)
+        from ghostswap_cli.kernel.compressors import SAME_FILLED_ID
+
+        model = z.model.empty_copy()
+        same_filled = 0
         for eid in kept:
-            model.obj_store(z.e_len[eid])
+            if z.e_comp[eid] == SAME_FILLED_ID:
+                same_filled += 1
+            else:
+                model.obj_store(z.e_len[eid] + z.hlen, eid)
         z.model = model
+        z.k.counters["same_filled_pages"] = same_filled
         z.dirty = set(range(((n - 1) >> 12) + 1))
         self.salvage.cleanup.append(("DELETE FROM zswap_entries WHERE chunk > ?",
                                      ((n - 1) >> 12,)))

@@ -6,6 +6,10 @@ ghost swapfile RFC (21 Nov 2025) applied when the machine's personality is ``gho
 SWP_SOLIDSTATE, no extents, size from ``last_page``), ``nr_real_swapfiles`` counts the non-ghost
 areas on the available list, and ``swap_show`` prints ``ghost`` as the type.
 
+With the ``distro-6.1`` configuration (``k.release == "6.1"``) the log lines are 6.1's: the
+``Adding`` line ends with ``FS`` (frontswap, removed in 6.5). Everything else here is the same in
+6.1, as the recorded cases of tests/fixtures/linux-6.1/ show.
+
 Differences from the kernel, on purpose:
 
 * a syscall is atomic: it is staged and published in one step, so a failure leaves the table
@@ -397,6 +401,9 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
         f"{'D' if flags & SWP.SWP_DISCARDABLE else ''}"
         f"{'s' if flags & SWP.SWP_AREA_DISCARD else ''}"
         f"{'c' if flags & SWP.SWP_PAGE_DISCARD else ''}"
+        # 6.1 (CONFIG_FRONTSWAP=y, removed in 6.5): "FS" when frontswap_map was allocated,
+        # which it always is there
+        f"{'FS' if k.release == '6.1' else ''}"
     )
     return si
 

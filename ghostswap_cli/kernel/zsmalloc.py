@@ -55,6 +55,8 @@ __all__ = (
     "ZsPoolModel",
     "SizeClassInfo",
     "calculate_zspage_chain_size",
+    "get_pages_per_zspage",
+    "ZS_MAX_PAGES_PER_ZSPAGE_6_1",
     "ZS_ALIGN",
     "ZS_HANDLE_SIZE",
     "ZS_MIN_ALLOC_SIZE",
@@ -113,11 +115,35 @@ def calculate_zspage_chain_size(class_size: int, page_size: int = 4096,
     return best
 
 
+#: 6.1 (before the configurable chain of 6.3): ZS_MAX_ZSPAGE_ORDER 2, at most 4 pages a zspage
+ZS_MAX_PAGES_PER_ZSPAGE_6_1 = 4
+
+
+def get_pages_per_zspage(class_size: int, page_size: int = 4096) -> int:
+    """Pages per zspage in 6.1 (``get_pages_per_zspage()``): of 1..4 pages, the first with the
+    highest integer percentage of the zspage used by whole objects.
+
+    >>> get_pages_per_zspage(1040)   # 76, 88, 93, 95 percent used
+    4
+    """
+    best, max_usedpc = 1, 0
+    for i in range(1, ZS_MAX_PAGES_PER_ZSPAGE_6_1 + 1):
+        zspage_size = i * page_size
+        waste = zspage_size % class_size
+        usedpc = (zspage_size - waste) * 100 // zspage_size
+        if usedpc > max_usedpc:
+            max_usedpc, best = usedpc, i
+    return best
+
+
 @functools.cache
-def _class_tables(page_size: int, chain_size: int) -> tuple[
+def _class_tables(page_size: int, chain_size: int, legacy: bool = False) -> tuple[
         int, int, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...],
         tuple[int, ...]]:
-    """The immutable class tables of a pool, as zs_create_pool() builds them (cached)."""
+    """The immutable class tables of a pool, as zs_create_pool() builds them (cached).
+
+    ``legacy``: the 6.1 table (``get_pages_per_zspage``, up to 4 pages); else 6.3 onwards.
+    """
     delta = page_size >> CLASS_BITS
     nr = -(-(page_size - ZS_MIN_ALLOC_SIZE) // delta) + 1
     size = [0] * nr
@@ -129,7 +155,10 @@ def _class_tables(page_size: int, chain_size: int) -> tuple[
     prev = -1
     for i in range(nr - 1, -1, -1):  # zs_create_pool(): largest first
         s = min(ZS_MIN_ALLOC_SIZE + i * delta, page_size)
-        p = calculate_zspage_chain_size(s, page_size, chain_size)
+        if legacy:
+            p = get_pages_per_zspage(s, page_size)
+        else:
+            p = calculate_zspage_chain_size(s, page_size, chain_size)
         o = p * page_size // s
         if p != 1 and o != 1 and not huge_class_size:
             huge_class_size = s - (ZS_HANDLE_SIZE - 1)
@@ -151,7 +180,26 @@ def _class_tables(page_size: int, chain_size: int) -> tuple[
             tuple(lookup))
 
 
-class ZsPoolModel:
+class PoolTotals:
+    """The two totals every pool model reports (this one and those of zpool.py)."""
+
+    __slots__ = ()
+    pool_pages: int
+    page_size: int
+    _stored: int
+
+    @property
+    def pool_total_size(self) -> int:
+        """Bytes: ``pool_pages * PAGE_SIZE`` (debugfs ``zswap/pool_total_size``)."""
+        return self.pool_pages * self.page_size
+
+    @property
+    def stored_objects(self) -> int:
+        """Objects currently accounted, over all classes."""
+        return self._stored
+
+
+class ZsPoolModel(PoolTotals):
     """Object counts per zsmalloc size class, with the pool's page count kept up to date.
 
     ``obj_store(length)`` and ``obj_free(class_index)`` are O(1): one table lookup, one counter,
@@ -194,12 +242,13 @@ class ZsPoolModel:
             raise ValueError(f"object length {length} outside 1..{self.page_size}")
         return self._lookup[length]
 
-    def obj_store(self, length: int) -> int:
+    def obj_store(self, length: int, key: int = 0) -> int:
         """Account one object of ``length`` compressed bytes, as ``zs_malloc()``.
 
         Returns the class index (>= 0) to pass back to :meth:`obj_free`, or a negative errno
         without changing anything: ``-ENOSPC`` for ``length > PAGE_SIZE`` (zswap:
-        ``reject_compress_poor``), ``-EINVAL`` for ``length <= 0``.
+        ``reject_compress_poor``), ``-EINVAL`` for ``length <= 0``. ``key`` (the caller's name
+        for the object) is for the zspage-level pools of ``zpool.py``; this model ignores it.
         """
         if length > self.page_size:
             return -errno.ENOSPC
@@ -213,7 +262,7 @@ class ZsPoolModel:
         self._stored += 1
         return c
 
-    def obj_free(self, class_index: int) -> None:
+    def obj_free(self, class_index: int, key: int = 0) -> None:
         """Forget one object of class ``class_index``, as ``zs_free()``.
 
         Raises ValueError if the class holds no object (a double free in the caller).
@@ -226,17 +275,7 @@ class ZsPoolModel:
         if n % self._opz[class_index] == 0:  # the last zspage emptied: compaction frees it
             self.pool_pages -= self._ppz[class_index]
 
-    # -- totals --------------------------------------------------------------------------------
-
-    @property
-    def pool_total_size(self) -> int:
-        """Bytes: ``pool_pages * PAGE_SIZE`` (debugfs ``zswap/pool_total_size``)."""
-        return self.pool_pages * self.page_size
-
-    @property
-    def stored_objects(self) -> int:
-        """Objects currently accounted, over all classes."""
-        return self._stored
+    # -- totals (pool_total_size, stored_objects: PoolTotals) ----------------------------------
 
     @property
     def objects(self) -> tuple[int, ...]:
@@ -287,6 +326,11 @@ class ZsPoolModel:
     @classmethod
     def from_bytes(cls, data: bytes) -> ZsPoolModel:
         """Rebuild a model from :meth:`to_bytes`; :class:`StateError` if the bytes are not one."""
+        if data[:4] in (b"GSZP", b"GSZB", b"GSZ3"):
+            # a page-level pool (ghostswap_cli/kernel/zpool.py) has its own formats
+            from ghostswap_cli.kernel.zpool import pool_from_bytes
+
+            return pool_from_bytes(data)  # type: ignore[return-value]
         hs = _STATE_HEADER.size
         if len(data) < hs:
             raise StateError("zsmalloc pool state is truncated")
@@ -314,6 +358,10 @@ class ZsPoolModel:
             model._stored += c
             model.pool_pages += -(-c // model._opz[i]) * model._ppz[i]
         return model
+
+    def empty_copy(self) -> ZsPoolModel:
+        """A pool of the same kind and configuration, with nothing in it."""
+        return ZsPoolModel(self.page_size, self.chain_size)
 
     def __repr__(self) -> str:
         return (f"ZsPoolModel(page_size={self.page_size}, chain_size={self.chain_size}, "

@@ -16,6 +16,10 @@ the RFC), organised like it: statistics, data structures, LRU, writeback, store/
   is on a ghost is refused with -EINVAL (``reject_reclaim_fail``).
 * The LRU gives every new entry a second chance (``referenced``), as ``shrink_memcg_cb``.
 
+With the ``distro-6.1`` configuration the store is 6.1's ``zswap_frontswap_store`` instead
+(``zswap_frontswap_store`` below: same-filled entries, the zpool's 8-byte header for zbud and
+z3fold, 6.1's limit checks and its one-page shrink), on a page-level pool of zpool.py.
+
 Entries live in parallel arrays indexed by an entry id (id 0 is never used), so a stored page
 costs a few dozen bytes of process memory, not a Python object.
 """
@@ -29,11 +33,13 @@ from typing import TYPE_CHECKING
 from ghostswap_cli.errors import StateError
 from ghostswap_cli.kernel.cluster import LOC_ZSWAP
 from ghostswap_cli.kernel.compressors import (
+    SAME_FILLED_ID,
     DecompressError,
     compressor_by_id,
     compressor_id,
     get_compressor,
 )
+from ghostswap_cli.kernel.zpool import ZPOOL_HEADER_SIZES, new_pool
 from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
 from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
@@ -95,6 +101,24 @@ class Zswap:
         self.accept_pages = (
             self.max_pool_pages * int(k.params[ZSWAP_PARAMS + "accept_threshold_percent"]) // 100
         )
+        #: 6.1: frontswap's zswap (same-filled entries, zpool choice, its limit checks)
+        self.v61 = k.release == "6.1"
+        self.hlen = 0
+        if self.v61:
+            self.same_filled_enabled = k.params[ZSWAP_PARAMS + "same_filled_pages_enabled"] == "Y"
+            self.non_same_filled_enabled = (
+                k.params[ZSWAP_PARAMS + "non_same_filled_pages_enabled"] == "Y")
+            zpool = k.params[ZSWAP_PARAMS + "zpool"]
+            kind = getattr(self.model, "kind", "zsmalloc")
+            if kind != zpool and self.model.stored_objects == 0:
+                # the kernel makes a new pool; entries of the old one stay in it (here: an
+                # old pool with entries keeps taking new ones until it is empty)
+                self.model = new_pool(zpool, self.page_size, "6.1")
+                kind = zpool
+            self.hlen = ZPOOL_HEADER_SIZES[kind]  # struct zswap_header in evictable pools
+            # zswap_accept_thr_pages of 6.1: totalram * thr / 100 * max / 100
+            self.accept_pages = (k.totalram_pages * int(k.params[ZSWAP_PARAMS + "accept_threshold_percent"])
+                                 // 100 * int(k.params[ZSWAP_PARAMS + "max_pool_percent"]) // 100)
 
     def current_compressor(self):
         return self.compressor
@@ -181,7 +205,10 @@ class Zswap:
         # deferred=None: the arena holds back any extent the last committed state may use
         self.arena.free(self.e_handle[eid], length)
         try:
-            self.model.obj_free(self.model.size_class(length))
+            if self.e_comp[eid] == SAME_FILLED_ID:  # 6.1: no pool object behind it
+                self.k.counters["same_filled_pages"] -= 1
+            else:
+                self.model.obj_free(self.model.size_class(length + self.hlen), eid)
         except ValueError:
             # the persisted model does not account this entry: the state is inconsistent
             raise StateError(
@@ -203,6 +230,8 @@ class Zswap:
         if not self.enabled:
             self.session["disabled"] += 1
             return 0
+        if self.v61:
+            return self.zswap_frontswap_store(swp, page, compressed)
         model = self.model
         # zswap_check_limits, with its no-op case (under the limit, not full) inline
         if (self.pool_reached_full or model.pool_pages >= self.max_pool_pages) and self.check_limits():
@@ -215,16 +244,20 @@ class Zswap:
             self.k.counters["reject_compress_poor"] += 1
             self._reject_while_full()
             return 0
-        if model.obj_store(dlen) < 0:  # pragma: no cover - dlen < PAGE_SIZE here
-            self.k.counters["reject_alloc_fail"] += 1
-            return 0
         free_ids = self.free_ids
         eid = free_ids.pop() if free_ids else self._alloc_id()
+        if model.obj_store(dlen, eid) < 0:  # pragma: no cover - dlen < PAGE_SIZE here
+            free_ids.append(eid)
+            self.k.counters["reject_alloc_fail"] += 1
+            return 0
+        return self._insert_entry(eid, swp, data, dlen, self.comp_id)
+
+    def _insert_entry(self, eid: int, swp: int, data: bytes, dlen: int, comp_id: int) -> int:
         self.e_handle[eid] = self.arena.store(data)
         self.e_len[eid] = dlen
         self.e_swp[eid] = swp
         self.e_flags[eid] = E_REFERENCED
-        self.e_comp[eid] = self.comp_id
+        self.e_comp[eid] = comp_id
         # list_lru_add at the tail
         tail = self.lru_tail
         self.e_prev[eid] = tail
@@ -240,6 +273,77 @@ class Zswap:
         self.stored_pages += 1
         self.k.counters["zswpout"] += 1
         return eid
+
+    def zswap_frontswap_store(self, swp: int, page: bytes, compressed: bytes | None) -> int:
+        """6.1's store (mm/zswap.c ``zswap_frontswap_store``, frontswap era).
+
+        Limits first: over ``max_pool_percent`` (strictly more pages) is ``pool_limit_hit``
+        and a queued shrink, after which stores wait for the pool to fall below the accept
+        threshold. A page of one repeated word is stored as that word (``same_filled_pages``,
+        counted in ``stored_pages``; no pool object). Otherwise it is compressed; output that
+        does not fit in PAGE_SIZE fails the compressor (no counter in 6.1), and what the zpool
+        refuses (zbud/z3fold: too big for a page with a header; zsmalloc: more than a page)
+        is ``reject_compress_poor``. zbud and z3fold objects carry zswap's 8-byte header.
+        """
+        k = self.k
+        model = self.model
+        if model.pool_pages > self.max_pool_pages:  # zswap_is_full()
+            k.counters["pool_limit_hit"] += 1
+            self.pool_reached_full = True
+            self.session["pool_limit"] += 1
+            self.shrink_worker_6_1()
+            return 0
+        if self.pool_reached_full:
+            if not self.accept_pages > model.pool_pages:  # zswap_can_accept()
+                self.session["pool_limit"] += 1
+                return 0
+            self.pool_reached_full = False
+        ps = self.page_size
+        free_ids = self.free_ids
+        if self.same_filled_enabled and page[:8] * (ps // 8) == page:
+            eid = free_ids.pop() if free_ids else self._alloc_id()
+            k.counters["same_filled_pages"] += 1
+            return self._insert_entry(eid, swp, page[:8], 8, SAME_FILLED_ID)
+        if not self.non_same_filled_enabled:
+            self.session["non_same_filled"] = self.session.get("non_same_filled", 0) + 1
+            return 0
+        data = self.compress(page) if compressed is None else compressed
+        dlen = len(data)
+        if dlen > ps:
+            # the crypto compressor ran out of room in its PAGE_SIZE output: -EINVAL
+            self.session["compress_fail"] = self.session.get("compress_fail", 0) + 1
+            return 0
+        eid = free_ids.pop() if free_ids else self._alloc_id()
+        ret = model.obj_store(dlen + self.hlen, eid)
+        if ret < 0:
+            free_ids.append(eid)
+            k.counters["reject_compress_poor" if ret == -errno.ENOSPC else "reject_alloc_fail"] += 1
+            return 0
+        return self._insert_entry(eid, swp, data, dlen, self.comp_id)
+
+    def shrink_worker_6_1(self) -> None:
+        """6.1's ``shrink_worker``: ``zpool_shrink(pool, 1)`` evicts one pool page.
+
+        zsmalloc could not evict until 6.4 (``-EINVAL``: ``reject_reclaim_fail``). zbud and
+        z3fold write back the entries of their least recently used page; here, entries from
+        the LRU head until a pool page is freed (at most three, a z3fold page's worth).
+        """
+        if getattr(self.model, "kind", "zsmalloc") == "zsmalloc":
+            self.k.counters["reject_reclaim_fail"] += 1
+            return
+        before = self.model.pool_pages
+        for _ in range(3):
+            eid = self.lru_head
+            if not eid:
+                break
+            self._lru_del(eid)
+            self._lru_add(eid)
+            if self.zswap_writeback_entry(eid):
+                self.k.counters["reject_reclaim_fail"] += 1
+                return
+            self.k.counters["written_back_pages"] += 1
+            if self.model.pool_pages < before:
+                return
 
     def _reject_while_full(self) -> None:
         # RFC: only queue the shrink worker when a real swapfile can take the writeback

@@ -10,8 +10,9 @@ REASON, and a JSON format.
 Differences from blkid, on purpose: files under 40 KiB are probed (so one-page ghost headers
 are found; blkid skips them); a header with a signature that blkid rejects (bad version,
 last_page 0) still gets a line with ghostswap's keys and KIND="invalid" but no TYPE, and the
-status stays 2; every file is probed (blkid stops at the first it cannot identify); missing,
-unreadable and unsupported files get a one-line message instead of silence.
+status stays 2; every file is probed (blkid stops at the first it cannot identify). A file with
+no signature at all prints nothing, as with blkid (exit status 2); missing, unreadable and
+unsupported files get blkid's ``error:`` line.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ghostswap_cli.userspace.common import (
     Signature,
     area_size,
     blkid_label,
+    probe_partition_table,
     probe_swap,
     probe_swsuspend,
 )
@@ -60,7 +62,6 @@ PROBE_EX_USAGE = 4  # BLKID_EXIT_OTHER
 OUTPUT_FORMATS = ("full", "value", "export", "json")
 MSG_FORMAT = "unsupported output format {}"
 MSG_ERROR = "error: {}: {}"
-MSG_NOT_SWAP = "{}: not a swap area"
 MSG_NOT_FILE = "not a regular file or block device"
 MSG_NO_FILE = "no file specified"
 TRY_HELP = "Try 'ghostswap probe --help' for more information."
@@ -109,6 +110,25 @@ def _label_uuid(page: bytes) -> list[tuple[str, bytes]]:
     return values
 
 
+def _partition_table(area: ProbeArea) -> list[tuple[str, bytes]]:
+    """blkid -p's PTUUID and PTTYPE of a disk image (libblkid partitions/dos.c, gpt.c)."""
+    pttype = probe_partition_table(area)
+    if pttype is None:
+        return []
+    values = []
+    if pttype == "dos":
+        ident = int.from_bytes(area.read(440, 4) or bytes(4), "little")
+        if ident:
+            values.append(("PTUUID", f"{ident:08x}".encode()))
+    elif pttype == "gpt":
+        guid = area.read(512 + 56, 16)
+        if guid and any(guid):
+            values.append(("PTUUID", format_uuid(guid[3::-1] + guid[5:3:-1] + guid[7:5:-1]
+                                                 + guid[8:]).encode()))
+    values.append(("PTTYPE", pttype.encode()))
+    return values
+
+
 def probe_area(area: ProbeArea, path: str = "", *, regular_file: bool = True) -> ProbeResult:
     """Probe an area (a file's or device's bytes) for swap and swsuspend signatures."""
     head = area.head(_PROBE_BYTES)
@@ -124,6 +144,8 @@ def probe_area(area: ProbeArea, path: str = "", *, regular_file: bool = True) ->
     found = sig.found if sig is not None else find_swap_header(head, tuple(
         ps for ps in (4096, 8192, 16384, 32768, 65536) if ps <= area.size))
     if found is None:
+        if sig is None:
+            values.extend(_partition_table(area))
         return ProbeResult(path, tuple(values), (), None, area.size)
     extra.append(("PAGESIZE", str(found.page_size)))
     if found.is_suspend:
@@ -235,6 +257,5 @@ def probe(paths: list[str], fmt: str, report: Report) -> int:
     for r in results:
         if r.error:
             report.warn(MSG_ERROR.format(r.path, r.error))
-        elif not r.extra and not r.values:
-            report.warn(MSG_NOT_SWAP.format(r.path))
+        # a file with no signature gets nothing, as from blkid -p: only the exit status 2
     return PROBE_EX_OK if any(r.identified for r in results) else PROBE_EX_NOTFOUND

@@ -23,7 +23,7 @@ LIB = EXAMPLES / "lib.sh"  # sourced by every script
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
-            "capture-and-replay.sh", "compare-compressors.sh"}
+            "capture-and-replay.sh", "compare-compressors.sh", "linux-6.1.sh"}
 
 
 def needs(script: Path) -> list[str]:
@@ -242,3 +242,17 @@ def test_compare_compressors(run_example):
     assert peak["zstd"] < peak["lz4"]
     # the same pages reach zswap whatever compresses them
     assert len({r[2] for r in rows.values()}) == 1
+
+
+def test_linux_6_1(run_example):
+    out = run_example("linux-6.1.sh")
+    log = outputs_of(out, "dmesg --notime")[0]
+    assert "zswap: loaded using pool" in log and "/zbud" in log
+    assert re.search(r"Adding 16380k swap on \S+/swap61\.  Priority:-2 extents:\d+ across:\d+k FS$",
+                     log, re.M), log
+    assert outputs_of(out, "cat /sys/module/zswap/parameters/enabled "
+                           "/sys/module/zswap/parameters/zpool")[0] == "N\nzbud\n"
+    stored, same, pool = outputs_of(out, "cat /sys/kernel/debug/zswap/stored_pages "
+                                         "/sys/kernel/debug/zswap/same_filled_pages "
+                                         "/sys/kernel/debug/zswap/pool_total_size")[0].split()
+    assert (int(stored), int(same)) == (400, 200) and 0 < int(pool) < 200 * 4096

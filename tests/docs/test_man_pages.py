@@ -257,8 +257,9 @@ def test_kernel_page_documents_the_machine():
     for name in MACHINE_PARAMS:
         assert mentions(text, "--" + name.replace("_", "-")), name
     for name, config in CONFIG_NAMES.items():
-        d, m, h, p = config.value
-        assert f"32 - {d} - {m} - {h} - {p} = {max_swapfiles(config)}" in text or (
+        d, m, h, p = config.swp_nums
+        e = f" - {config.swapin_error_num}" if config.swapin_error_num else ""
+        assert f"32 - {d} - {m} - {h} - {p}{e} = {max_swapfiles(config)}" in text or (
             name == "minimal" and f"32 - {p} = {max_swapfiles(config)}" in text
         ), name
     for personality in PERSONALITIES:
