@@ -231,6 +231,23 @@ def render_info(s: TraceSummary) -> str:
         ("swapped out", f"{_human(s.out_bytes)} in all"),
         ("file size", f"{s.file_bytes} bytes ({_human(s.file_bytes)})"),
     ]
+    if s.version >= 2:
+        rows[3] = ("events", f"{s.events} (read {s.ops['read']}, write {s.ops['write']}, out {s.ops['out']}, "
+                             f"in {s.ops['in']}, free {s.ops['free']})")
+        rows.insert(1, ("version", "2 (access events)"))
+    if s.accesses and not s.ops["out"]:  # nothing swapped by the trace itself: the kernel decides
+        rows = [r for r in rows if r[0] not in ("peak swapped", "swapped at end", "swapped out")]
+    if s.accesses:
+        rows.append(("accesses", f"{s.accesses} ({s.ops['read']} reads, {s.ops['write']} writes) to "
+                                 f"{s.unique_pages} pages ({_human(s.unique_pages * s.page_size)})"))
+        if s.first_t_ns is not None and s.last_t_ns is not None:
+            span = (s.last_t_ns - s.first_t_ns) / 1e9
+            rows.append(("time span", f"{span:.6g} s" + (f" ({s.accesses / span:.0f} accesses/s)" if span else "")))
+        total = sum(s.reuse_distance.values())
+        rows.append(("reuse distance", "distinct other pages since the page's last access "
+                                       "(an LRU of M pages hits below M)"))
+        for name, count in s.reuse_distance.items():
+            rows.append((f"  {name}", f"{count} ({100 * count / total:.1f}%)"))
     if s.invalid_out or s.invalid_in:
         rows.append(("invalid", f"{s.invalid_out} out of a page already out, "
                                 f"{s.invalid_in} in of a page not out"))
