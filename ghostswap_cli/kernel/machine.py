@@ -223,7 +223,10 @@ class Kernel:
 
             blob = self.db.get_blob("zswap.model")
             try:
-                model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
+                # 6.1 zsmalloc chains at most 4 pages per zspage (ZS_MAX_ZSPAGE_ORDER 2)
+                chain = 4 if self.machine["config"] == "distro-6.1" else None
+                model = (ZsPoolModel.from_bytes(blob) if blob else
+                         ZsPoolModel(self.page_size) if chain is None else ZsPoolModel(self.page_size, chain))
             except StateError as e:
                 raise state_corrupt(self.db.path, str(e)) from None
             if model.page_size != self.page_size:

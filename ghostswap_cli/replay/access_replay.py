@@ -8,6 +8,9 @@ one of these states (``PS_*``):
 * resident (on the LRU, charged);
 * resident *and* in the swap cache (read back from swap; its slot, and with 6.1's zswap its
   compressed copy, stay until the page is written, so reclaiming it again writes nothing);
+* with 6.1 (``distro-6.1``), written after that: ``do_wp_page`` reuses the exclusive page
+  without leaving the swap cache, so slot and zswap copy stay, stale, until reclaim writes the
+  page again (zswap then replaces the entry, ``duplicate_entry``);
 * in the swap cache but unmapped (written to the swap file; freed by the next scan that finds
   it, or mapped again by a fault, a minor one);
 * swapped out (in the machine's page table as a swap entry: zeromap, zswap, disk; a shadow entry
@@ -69,7 +72,9 @@ __all__ = (
     "TIMELINE_COLUMNS",
 )
 
-PS_NONE, PS_ZEROMAP, PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT = range(6)
+PS_NONE, PS_ZEROMAP, PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT, PS_SC_DIRTY = range(7)
+_HAS_SLOT = (PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT, PS_SC_DIRTY)
+_ON_LRU = (PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED, PS_SC_DIRTY)
 # /proc/vmstat and memory.stat counters an access replay moves
 MEMORY_COUNTERS = (
     "pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero",
@@ -233,9 +238,14 @@ class AccessProcess:
         ev = self.ev
         cg = self.cg
         ev["pgfault"] += 1
-        if st == PS_SWAPCACHE:  # write to a page read back from swap: do_wp_page frees the slot
-            self._free_swap(i)
-            self.state[i] = PS_RESIDENT
+        if st in (PS_SWAPCACHE, PS_SC_DIRTY):
+            # a write to a page read back from swap: 6.1's do_wp_page reuses the exclusive page
+            # and leaves it in the swap cache (dirty); later kernels free the slot here
+            if self.exclusive_loads:
+                self._free_swap(i)
+                self.state[i] = PS_RESIDENT
+            else:
+                self.state[i] = PS_SC_DIRTY
             self.content[i] = cid
             self.lruvec.young[i] = 1
             return True
@@ -271,9 +281,9 @@ class AccessProcess:
             active = self.lruvec.refault(i, shadow, self.swap_available())
             self.shadow[i] = NO_SHADOW
         loc = self.mm.swap_location(vpn)
-        keep = not write and not self.swap_full() and (loc == LOC_DISK or not self.exclusive_loads)
-        if loc == LOC_ZERO:
-            keep = False
+        # the swap cache keeps the slot on a read fault; 6.18's zswap frees its copy (exclusive
+        # loads), 6.1's keeps it, as the zeromap and the swap file always do
+        keep = not write and not self.swap_full() and (loc != LOC_ZSWAP or not self.exclusive_loads)
         if keep:
             self.mm.swap_read_keep(vpn)
             self.state[i] = PS_SWAPCACHE
@@ -321,10 +331,10 @@ class AccessProcess:
     def free(self, i: int) -> None:
         """munmap/MADV_DONTNEED of the page."""
         st = self.state[i]
-        if st in (PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED):
+        if st in _ON_LRU:
             self.lruvec.remove(i)
             self.cg.resident -= 1
-        if st in (PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT):
+        if st in _HAS_SLOT:
             vpn = self.vpns[i]
             loc = self.mm.swap_location(vpn)
             self.mm.free(vpn)
@@ -346,6 +356,10 @@ class AccessProcess:
         if st in (PS_SWAPCACHE, PS_SC_UNMAPPED):
             return PAGEOUT_CLEAN
         cg = self.cg
+        if st == PS_SC_DIRTY:  # its old copy is stale: written again below, in a fresh slot
+            self._free_swap(i)
+            self.state[i] = PS_RESIDENT
+            self.ev["duplicate_entry"] += 1
         if cg.swap_pages >= cg.swap_max_pages:
             return PAGEOUT_ACTIVATE  # mem_cgroup_try_charge_swap failed in add_to_swap
         vpn = self.vpns[i]
@@ -509,7 +523,8 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             if i is None:
                 i = page_index(vpn)
             reads += 1
-            if state[i] == RES or state[i] == PS_SWAPCACHE:
+            st = state[i]
+            if st in (RES, PS_SWAPCACHE, PS_SC_DIRTY):
                 young[i] = 1
             elif not fault(i, False, -1):
                 break
@@ -523,7 +538,8 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             else:
                 cid = content_id(c)  # type: ignore[arg-type]
                 last_cid = (c, cid)
-            if state[i] == RES:
+            st = state[i]
+            if st in (RES, PS_SC_DIRTY):
                 young[i] = 1
                 content[i] = cid
             elif not fault(i, True, cid):
