@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from array import array
 from collections import Counter
@@ -461,7 +462,10 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
     before = {name: k.counters[name] for name in MEMORY_COUNTERS}
     st_before = dataclasses.replace(k.mm.stats, corrupt_vpns=[])
     try:
-        _run(proc, reader, options, report)
+        if reader.format == "binary" and sys.byteorder == "little":
+            _run_binary(proc, reader, options, report)
+        else:
+            _run(proc, reader, options, report)
         _finish(proc, report, before, st_before)
     finally:
         for name, value in saved.items():
@@ -586,6 +590,172 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
     if len(report.timeline) > options.samples:
         step = len(report.timeline) / options.samples
         report.timeline = [report.timeline[int(j * step)] for j in range(options.samples)] + [row]
+
+
+def _reader_error(reader: TraceReader, fallback: str) -> TraceError:
+    """The error the checking reader gives for this trace (the fast path met something odd)."""
+    try:
+        for _ in reader.timed(materialize=False):
+            pass
+    except TraceError as e:
+        return e
+    return TraceError(str(reader.path), "record ?", fallback)
+
+
+def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions,
+                report: AccessReport) -> None:
+    """The same replay as :func:`_run`, decoding a binary trace's words in place: a resident hit
+    is a head word, a dict lookup and one bytearray store, with no tuple or Content built. Any
+    record it does not expect (swap events, bad codes, timestamps going back, a cut-off end)
+    hands over to the checking reader for the error."""
+    import csv
+
+    from ghostswap_cli.codec import trace as tc
+
+    index = proc.index
+    state = proc.state
+    young = proc.lruvec.young
+    content = proc.content
+    page_index = proc.page_index
+    fault = proc.fault
+    RES, SC, SCD = PS_RESIDENT, PS_SWAPCACHE, PS_SC_DIRTY
+    C_READ, C_FREE = tc.C_READ, tc.C_FREE
+    C_W_ZERO, C_W_RAW = tc.C_W_ZERO, tc.C_W_RAW
+    seeded = {c: k for c, k in tc._W_SEEDED.items()}
+    mask = tc._VPN_MASK
+    ps = reader.page_size
+    pw = ps // 8
+    seed_cids: dict[int, int] = {}
+    zero_cid = proc.content_id(Content(tc.K_ZERO))
+    writer = None
+    if options.timeline is not None:
+        writer = csv.writer(options.timeline, lineterminator="\n")
+        writer.writerow(TIMELINE_COLUMNS)
+    every = max(options.timeline_every, 1)
+    progress = options.progress
+    reads = writes = frees = n = 0
+    first_t = None
+    last_t = 0
+    next_mark = every
+    t0 = time.perf_counter()
+    carry: array = array("Q")
+    oom = False
+    for words in reader.word_chunks():
+        if carry:
+            carry.extend(words)
+            words, carry = carry, array("Q")
+        nw = len(words)
+        i = 0
+        while i < nw:
+            w = words[i]
+            code = w >> 52
+            j = i + 1
+            if code & 1:
+                if j >= nw:
+                    break
+                t = words[j]
+                j += 1
+                code ^= 1
+                if t < last_t:
+                    raise _reader_error(reader, "timestamp goes back")
+                if first_t is None:
+                    first_t = t
+                last_t = t
+            if code == C_READ:
+                i = j
+                vpn = w & mask
+                p = index.get(vpn)
+                if p is None:
+                    p = page_index(vpn)
+                reads += 1
+                st = state[p]
+                if st in (RES, SC, SCD):
+                    young[p] = 1
+                elif not fault(p, False, -1):
+                    oom = True
+                    break
+            else:
+                if code == C_W_ZERO:
+                    cid = zero_cid
+                elif code == C_FREE:
+                    i = j
+                    frees += 1
+                    p = index.get(w & mask)
+                    if p is not None:
+                        proc.free(p)
+                    continue
+                elif code in seeded:
+                    if j >= nw:
+                        break
+                    value = words[j]
+                    j += 1
+                    key = code << 64 | value
+                    cid = seed_cids.get(key)
+                    if cid is None:
+                        cid = seed_cids[key] = proc.content_id(Content(seeded[code], value))
+                elif code == C_W_RAW:
+                    if j + pw > nw:
+                        break
+                    page = words[j : j + pw].tobytes()
+                    j += pw
+                    c = reader_content_raw(page)
+                    cid = proc.content_id(c)
+                else:
+                    raise _reader_error(reader, f"bad record code {code:#x}")
+                i = j
+                vpn = w & mask
+                p = index.get(vpn)
+                if p is None:
+                    p = page_index(vpn)
+                writes += 1
+                st = state[p]
+                if st in (RES, SCD):
+                    young[p] = 1
+                    content[p] = cid
+                elif not fault(p, True, cid):
+                    oom = True
+                    break
+            n += 1
+            if n >= next_mark:
+                next_mark += every
+                _peaks(proc, report)
+                ts = (last_t - first_t) / 1e9 if first_t is not None else 0.0
+                row = _snapshot(proc, report, n, ts)
+                report.timeline.append(row)
+                if writer is not None:
+                    writer.writerow([row[col] for col in TIMELINE_COLUMNS])
+                if progress is not None:
+                    progress(n, reader.bytes_read)
+        if oom:
+            break
+        carry = words[i:] if i < nw else array("Q")
+    else:
+        if carry:
+            raise _reader_error(reader, "truncated record")
+    report.elapsed = time.perf_counter() - t0
+    _peaks(proc, report)
+    if proc.oom:
+        report.oom_killed = True
+        report.oom_at_access = n + 1
+    report.accesses, report.reads, report.writes, report.frees = n, reads, writes, frees
+    report.distinct_pages = len(proc.vpns)
+    if first_t is not None:
+        report.duration_s = (last_t - first_t) / 1e9
+    row = _snapshot(proc, report, n, report.duration_s)
+    report.timeline.append(row)
+    if writer is not None:
+        writer.writerow([row[col] for col in TIMELINE_COLUMNS])
+    if len(report.timeline) > options.samples:
+        step = len(report.timeline) / options.samples
+        report.timeline = [report.timeline[int(k * step)] for k in range(options.samples)] + [row]
+
+
+def reader_content_raw(page: bytes) -> Content:
+    """A raw page, as the writer would have stored it (zero and same-filled pages it never stores
+    raw, so none is recognised here)."""
+    from ghostswap_cli.codec.trace import K_RAW
+
+    return Content(K_RAW, data=page)
 
 
 def _finish(proc: AccessProcess, report: AccessReport, before: dict[str, int], st_before) -> None:
