@@ -10,7 +10,7 @@ one of these states (``PS_*``):
   compressed copy, stay until the page is written, so reclaiming it again writes nothing);
 * with 6.1 (``distro-6.1``), written after that: ``do_wp_page`` reuses the exclusive page
   without leaving the swap cache, so slot and zswap copy stay, stale, until reclaim writes the
-  page again (zswap then replaces the entry, ``duplicate_entry``);
+  page again (frontswap invalidates the old entry before the new store);
 * in the swap cache but unmapped (written to the swap file; freed by the next scan that finds
   it, or mapped again by a fault, a minor one);
 * swapped out (in the machine's page table as a swap entry: zeromap, zswap, disk; a shadow entry
@@ -360,7 +360,6 @@ class AccessProcess:
         if st == PS_SC_DIRTY:  # its old copy is stale: written again below, in a fresh slot
             self._free_swap(i)
             self.state[i] = PS_RESIDENT
-            self.ev["duplicate_entry"] += 1
         if cg.swap_pages >= cg.swap_max_pages:
             return PAGEOUT_ACTIVATE  # mem_cgroup_try_charge_swap failed in add_to_swap
         vpn = self.vpns[i]
