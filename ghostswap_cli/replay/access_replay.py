@@ -202,6 +202,7 @@ class AccessProcess:
         self.ev: Counter[str] = Counter()
         self.oom = False
         self.zero_out = 0
+        self.counters_at_start = {n: k.counters[n] for n in ("pswpout", "pswpin", "zswpout", "zswpin")}
         self.disk_pages = 0
         self.stored = 0
 
@@ -475,13 +476,14 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
 def _snapshot(proc: AccessProcess, report: AccessReport, n: int, t: float) -> dict[str, float]:
     k = proc.k
     cg = proc.cg
+    base = proc.counters_at_start
     row = {
         "accesses": n, "t_s": round(t, 6), "resident_pages": cg.resident,
         "memory_current": cg.usage() * proc.page_size, "zswap_bytes": cg.zswap_bytes,
         "pool_total_size": k.pool_pages * proc.page_size, "stored_pages": proc.stored,
         "swap_pages": cg.swap_pages,
-        "pswpout": k.counters["pswpout"], "pswpin": k.counters["pswpin"],
-        "zswpout": k.counters["zswpout"], "zswpin": k.counters["zswpin"],
+        "pswpout": k.counters["pswpout"] - base["pswpout"], "pswpin": k.counters["pswpin"] - base["pswpin"],
+        "zswpout": k.counters["zswpout"] - base["zswpout"], "zswpin": k.counters["zswpin"] - base["zswpin"],
         "workingset_refault_anon": proc.lruvec.events["workingset_refault_anon"],
     }
     return row
@@ -498,8 +500,57 @@ def _peaks(proc: AccessProcess, report: AccessReport) -> None:
     report.peak_disk_pages = max(report.peak_disk_pages, proc.disk_pages)
 
 
+class _Timeline:
+    """The rows of --timeline (and the report's samples), every ``every`` accesses."""
+
+    def __init__(self, proc: AccessProcess, report: AccessReport, options: AccessOptions,
+                 reader: TraceReader) -> None:
+        import csv
+
+        self.proc, self.report, self.reader = proc, report, reader
+        self.writer = None
+        if options.timeline is not None:
+            self.writer = csv.writer(options.timeline, lineterminator="\n")
+            self.writer.writerow(TIMELINE_COLUMNS)
+        self.every = max(options.timeline_every, 1)
+        self.next_mark = self.every
+        self.progress = options.progress
+        self.samples = options.samples
+        self.t0 = time.perf_counter()
+
+    def row(self, n: int, t_s: float) -> None:
+        _peaks(self.proc, self.report)
+        row = _snapshot(self.proc, self.report, n, t_s)
+        self.report.timeline.append(row)
+        if self.writer is not None:
+            self.writer.writerow([row[col] for col in TIMELINE_COLUMNS])
+
+    def mark(self, n: int, t_s: float) -> None:
+        self.next_mark += self.every
+        self.row(n, t_s)
+        if self.progress is not None:
+            self.progress(n, self.reader.bytes_read)
+
+    def finish(self, n: int, counts: tuple[int, int, int], first_t: int | None, last_t: int | None) -> None:
+        """The end of the run: totals, the last row, the samples thinned to ``samples``."""
+        proc, report = self.proc, self.report
+        report.elapsed = time.perf_counter() - self.t0
+        if proc.oom:
+            report.oom_killed = True
+            report.oom_at_access = n + 1
+        report.accesses = n
+        report.reads, report.writes, report.frees = counts
+        report.distinct_pages = len(proc.vpns)
+        if first_t is not None and last_t is not None:
+            report.duration_s = (last_t - first_t) / 1e9
+        self.row(n, report.duration_s)
+        if len(report.timeline) > self.samples:
+            step = len(report.timeline) / self.samples
+            last = report.timeline[-1]
+            report.timeline = [report.timeline[int(k * step)] for k in range(self.samples)] + [last]
+
+
 def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, report: AccessReport) -> None:
-    import csv
 
     index = proc.index
     state = proc.state
@@ -509,16 +560,9 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
     page_index = proc.page_index
     fault = proc.fault
     RES = PS_RESIDENT
-    writer = None
-    if options.timeline is not None:
-        writer = csv.writer(options.timeline, lineterminator="\n")
-        writer.writerow(TIMELINE_COLUMNS)
-    every = max(options.timeline_every, 1)
-    progress = options.progress
+    tl = _Timeline(proc, report, options, reader)
     reads = writes = frees = n = 0
     first_t = last_t = None
-    t0 = time.perf_counter()
-    next_mark = every
     last_cid: tuple[Content | None, int] = (None, -1)
     for op, vpn, c, t in reader.timed(materialize=False):
         if op == OP_READ:
@@ -562,33 +606,9 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             if first_t is None:
                 first_t = t
             last_t = t
-        if n >= next_mark:
-            next_mark += every
-            _peaks(proc, report)
-            ts = (last_t - first_t) / 1e9 if first_t is not None and last_t is not None else 0.0
-            row = _snapshot(proc, report, n, ts)
-            report.timeline.append(row)
-            if writer is not None:
-                writer.writerow([row[col] for col in TIMELINE_COLUMNS])
-            if progress is not None:
-                progress(n, reader.bytes_read)
-    report.elapsed = time.perf_counter() - t0
-    _peaks(proc, report)
-    if proc.oom:
-        report.oom_killed = True
-        report.oom_at_access = n + 1
-    report.accesses, report.reads, report.writes, report.frees = n, reads, writes, frees
-    report.distinct_pages = len(proc.vpns)
-    if first_t is not None and last_t is not None:
-        report.duration_s = (last_t - first_t) / 1e9
-    ts = report.duration_s
-    row = _snapshot(proc, report, n, ts)
-    report.timeline.append(row)
-    if writer is not None:
-        writer.writerow([row[col] for col in TIMELINE_COLUMNS])
-    if len(report.timeline) > options.samples:
-        step = len(report.timeline) / options.samples
-        report.timeline = [report.timeline[int(j * step)] for j in range(options.samples)] + [row]
+        if n >= tl.next_mark:
+            tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None and last_t is not None else 0.0)
+    tl.finish(n, (reads, writes, frees), first_t, last_t)
 
 
 def _reader_error(reader: TraceReader, fallback: str) -> TraceError:
@@ -607,7 +627,6 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
     is a head word, a dict lookup and one bytearray store, with no tuple or Content built. Any
     record it does not expect (swap events, bad codes, timestamps going back, a cut-off end)
     hands over to the checking reader for the error."""
-    import csv
 
     from ghostswap_cli.codec import trace as tc
 
@@ -626,17 +645,10 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
     pw = ps // 8
     seed_cids: dict[int, int] = {}
     zero_cid = proc.content_id(Content(tc.K_ZERO))
-    writer = None
-    if options.timeline is not None:
-        writer = csv.writer(options.timeline, lineterminator="\n")
-        writer.writerow(TIMELINE_COLUMNS)
-    every = max(options.timeline_every, 1)
-    progress = options.progress
+    tl = _Timeline(proc, report, options, reader)
     reads = writes = frees = n = 0
     first_t = None
     last_t = 0
-    next_mark = every
-    t0 = time.perf_counter()
     carry: array = array("Q")
     oom = False
     for words in reader.word_chunks():
@@ -715,38 +727,15 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
                     oom = True
                     break
             n += 1
-            if n >= next_mark:
-                next_mark += every
-                _peaks(proc, report)
-                ts = (last_t - first_t) / 1e9 if first_t is not None else 0.0
-                row = _snapshot(proc, report, n, ts)
-                report.timeline.append(row)
-                if writer is not None:
-                    writer.writerow([row[col] for col in TIMELINE_COLUMNS])
-                if progress is not None:
-                    progress(n, reader.bytes_read)
+            if n >= tl.next_mark:
+                tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None else 0.0)
         if oom:
             break
         carry = words[i:] if i < nw else array("Q")
     else:
         if carry:
             raise _reader_error(reader, "truncated record")
-    report.elapsed = time.perf_counter() - t0
-    _peaks(proc, report)
-    if proc.oom:
-        report.oom_killed = True
-        report.oom_at_access = n + 1
-    report.accesses, report.reads, report.writes, report.frees = n, reads, writes, frees
-    report.distinct_pages = len(proc.vpns)
-    if first_t is not None:
-        report.duration_s = (last_t - first_t) / 1e9
-    row = _snapshot(proc, report, n, report.duration_s)
-    report.timeline.append(row)
-    if writer is not None:
-        writer.writerow([row[col] for col in TIMELINE_COLUMNS])
-    if len(report.timeline) > options.samples:
-        step = len(report.timeline) / options.samples
-        report.timeline = [report.timeline[int(k * step)] for k in range(options.samples)] + [row]
+    tl.finish(n, (reads, writes, frees), first_t, last_t if first_t is not None else None)
 
 
 def reader_content_raw(page: bytes) -> Content:
