@@ -138,6 +138,12 @@ def read_file(k: Kernel, path: str) -> str:
 def write_file(k: Kernel, path: str, value: str) -> None:
     """``echo VALUE > PATH``: parse as the kernel's param ops do; EACCES for read-only files."""
     p = PARAMS.get(path)
+    if path == CGROUP_DIR + "memory.reclaim":
+        from ghostswap_cli.kernel.params import memparse
+
+        memparse(value)  # -EINVAL for a bad size
+        # memory_reclaim: between replays the cgroup holds no process, nothing is reclaimable
+        raise KernelError(errno.EAGAIN)
     if p is None:
         if path in FILES:
             raise KernelError(errno.EACCES)

@@ -104,6 +104,8 @@ class AccessOptions:
     memory_zswap_max: str | None = None
     swappiness: int | None = None
     page_cluster: int | None = None
+    memory_reclaim: int = 0  # bytes written to memory.reclaim ...
+    reclaim_every_s: float = 0.0  # ... every this many seconds of trace time (proactive, like TMO)
     policy: str | None = None  # "lru" or "mglru"
     compressor: str | None = None
     level: int | None = None
@@ -146,6 +148,7 @@ class AccessReport:
     no_swap_space: int = 0
     written_back_pages: int = 0
     corrupt_pages: int = 0
+    proactive_reclaimed_pages: int = 0
     end: dict[str, int] = dataclasses.field(default_factory=dict)  # at the end, before exit
     counters: dict[str, int] = dataclasses.field(default_factory=dict)  # deltas
     memory_events: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -301,6 +304,24 @@ class AccessProcess:
         cg.handle_over_high(self._reclaim)
         cg.note_peak()
         return True
+
+    def memory_reclaim(self, nbytes: int) -> int:
+        """``memory_reclaim`` (a write to memory.reclaim): reclaim until ``nbytes`` are freed or
+        ``MAX_RECLAIM_RETRIES`` rounds free nothing (the kernel then returns -EAGAIN)."""
+        from ghostswap_cli.kernel.memcontrol import MAX_RECLAIM_RETRIES
+
+        want = -(-nbytes // self.page_size)
+        done = 0
+        retries = MAX_RECLAIM_RETRIES
+        while done < want:
+            got = self.lruvec.try_to_free_pages(want - done, self)
+            if not got:
+                if not retries:
+                    break
+                retries -= 1
+            done += got
+        self.ev["proactive_reclaimed"] += done
+        return done
 
     def _oom(self) -> bool:
         self.oom = True
@@ -550,6 +571,9 @@ class _Timeline:
             report.timeline = [report.timeline[int(k * step)] for k in range(self.samples)] + [last]
 
 
+_NEVER = 1 << 66
+
+
 def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, report: AccessReport) -> None:
 
     index = proc.index
@@ -561,6 +585,8 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
     fault = proc.fault
     RES = PS_RESIDENT
     tl = _Timeline(proc, report, options, reader)
+    pr_bytes, pr_every = options.memory_reclaim, int(options.reclaim_every_s * 1e9)
+    next_pr = pr_every if pr_bytes and pr_every else _NEVER
     reads = writes = frees = n = 0
     first_t = last_t = None
     last_cid: tuple[Content | None, int] = (None, -1)
@@ -606,6 +632,9 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             if first_t is None:
                 first_t = t
             last_t = t
+            if t - first_t >= next_pr:
+                next_pr += pr_every
+                proc.memory_reclaim(pr_bytes)
         if n >= tl.next_mark:
             tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None and last_t is not None else 0.0)
     tl.finish(n, (reads, writes, frees), first_t, last_t)
@@ -646,6 +675,8 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
     seed_cids: dict[int, int] = {}
     zero_cid = proc.content_id(Content(tc.K_ZERO))
     tl = _Timeline(proc, report, options, reader)
+    pr_bytes, pr_every = options.memory_reclaim, int(options.reclaim_every_s * 1e9)
+    next_pr = pr_every if pr_bytes and pr_every else _NEVER
     reads = writes = frees = n = 0
     first_t = None
     last_t = 0
@@ -672,6 +703,9 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
                 if first_t is None:
                     first_t = t
                 last_t = t
+                if t - first_t >= next_pr:
+                    next_pr += pr_every
+                    proc.memory_reclaim(pr_bytes)
             if code == C_READ:
                 i = j
                 vpn = w & mask
@@ -767,6 +801,7 @@ def _finish(proc: AccessProcess, report: AccessReport, before: dict[str, int], s
     report.no_swap_space = st.no_swap_space - st_before.no_swap_space
     report.corrupt_pages = st.corrupt_pages - st_before.corrupt_pages
     report.written_back_pages = delta["written_back_pages"]
+    report.proactive_reclaimed_pages = proc.ev["proactive_reclaimed"]
     report.memory_events = dict(cg.events)
     report.end = {
         "memory_current": cg.usage() * proc.page_size,
