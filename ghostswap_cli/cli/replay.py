@@ -79,11 +79,20 @@ def format_report(report) -> str:
 @click.option("--commit-every", type=click.IntRange(min=0), default=0, metavar="N", help="Commit the state every N events (default: one transaction for the whole replay).")
 @click.option("--fresh", is_flag=True, help="Start from a clean machine: unmap every page earlier replays left (in RAM or swapped out), as their process exiting would.")
 @click.option("--no-swap-ok", is_flag=True, help="Replay even with no active swap area (every swap-out then stays in RAM).")
+@click.option("--memory-max", metavar="SIZE", help="Access traces: memory.max of the workload cgroup for this replay (bytes, K/M/G suffix, or max).")
+@click.option("--memory-high", metavar="SIZE", help="Access traces: memory.high for this replay.")
+@click.option("--memory-swap-max", metavar="SIZE", help="Access traces: memory.swap.max for this replay.")
+@click.option("--memory-zswap-max", metavar="SIZE", help="Access traces: memory.zswap.max for this replay.")
+@click.option("--swappiness", type=click.IntRange(0, 200), metavar="N", help="Access traces: vm.swappiness for this replay.")
+@click.option("--reclaim-policy", type=click.Choice(["lru", "mglru"]), help="Access traces: the two-list LRU or MGLRU (default: /sys/kernel/mm/lru_gen/enabled).")
+@click.option("--memory-reclaim", metavar="SIZE@SECONDS", help="Access traces: proactive reclaim, SIZE written to memory.reclaim every SECONDS of trace time.")
 @pass_app
 def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_json: bool,
            timeline: Path | None, timeline_every: int, plot: Path | None, no_progress: bool,
            allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int, fresh: bool,
-           no_swap_ok: bool) -> None:
+           no_swap_ok: bool, memory_max: str | None, memory_high: str | None,
+           memory_swap_max: str | None, memory_zswap_max: str | None, swappiness: int | None,
+           reclaim_policy: str | None, memory_reclaim: str | None) -> None:
     """Replay TRACE (text or binary) through the simulated kernel and its zswap pool.
 
     Swap-outs take a slot on the active areas and go to the zeromap, zswap, the swap file, or
@@ -92,6 +101,11 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
 
     With no active swap area the replay is refused (--no-swap-ok runs it anyway); pages left
     by earlier replays are warned about (--fresh unmaps them first).
+
+    An access trace (read/write events) runs as a process in the cgroup
+    /sys/fs/cgroup/workload under the machine's memory settings: the simulated reclaim decides
+    what is swapped, and the report gives swap-outs and refaults per second and per 1k
+    accesses, the peak zswap pool and its share of the limit, writeback and OOM kills.
     """
     from ghostswap_cli.codec.trace import open_trace
     from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
@@ -112,6 +126,25 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         )
         reader = stack.enter_context(open_trace(trace, allow_dirs=allow_dirs))
         k = stack.enter_context(app.kernel())
+        from ghostswap_cli.replay.access_replay import is_access_trace
+
+        # an access trace runs as a process of its own in the workload cgroup: with no swap it
+        # measures OOM, and pages of earlier out/in replays are another process's
+        if is_access_trace(reader):
+            from ghostswap_cli.replay.access_replay import AccessOptions, replay_access_trace
+
+            pr_bytes, pr_every = _proactive(memory_reclaim)
+            access = AccessOptions(
+                memory_reclaim=pr_bytes, reclaim_every_s=pr_every,
+                memory_max=memory_max, memory_high=memory_high, memory_swap_max=memory_swap_max,
+                memory_zswap_max=memory_zswap_max, swappiness=swappiness, policy=reclaim_policy,
+                compressor=compressor, level=level, timeline=timeline_file,
+                timeline_every=timeline_every if timeline_every != 1000 else 10_000,
+            )
+            areport = replay_access_trace(k, reader, access)
+            stack.close()
+            _access_output(app, areport, as_json, plot, timeline, trace)
+            return
         _check_machine(app, k, fresh, no_swap_ok)
         options = ReplayOptions(
             compressor=compressor, level=level, timeline=timeline_file,
@@ -153,6 +186,41 @@ def _check_machine(app: App, k, fresh: bool, no_swap_ok: bool) -> None:
             f"{mm.swapped_pages} pages swapped out ({k.zswap_stored_pages()} in zswap) and "
             f"{mm.present_pages} in RAM are left from earlier replays; their slots, pool space "
             f"and RAM change this replay's results (--fresh starts from a clean machine)")
+
+
+def _proactive(spec: str | None) -> tuple[int, float]:
+    if not spec:
+        return 0, 0.0
+    from ghostswap_cli.errors import KernelError
+    from ghostswap_cli.kernel.params import memparse
+
+    size, sep, every = spec.partition("@")
+    try:
+        nbytes, seconds = memparse(size), float(every)
+    except (KernelError, ValueError):
+        raise click.BadParameter(f"{spec!r}: expected SIZE@SECONDS, e.g. 1M@0.5",
+                                 param_hint="--memory-reclaim") from None
+    if not sep or seconds <= 0 or not nbytes:
+        raise click.BadParameter(f"{spec!r}: expected SIZE@SECONDS with both above 0",
+                                 param_hint="--memory-reclaim")
+    return nbytes, seconds
+
+
+def _access_output(app: App, report, as_json: bool, plot: Path | None, timeline: Path | None,
+                   trace: Path) -> None:
+    from ghostswap_cli.replay.access_report import format_access_report
+
+    if plot is not None and timeline is not None:
+        from ghostswap_cli.replay.memory_plot import plot_memory_timeline
+
+        with app.guard():
+            plot_memory_timeline(timeline, plot, title=f"ghostswap replay of {trace.name}")
+    if as_json:
+        app.terminal.out(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        app.terminal.out(format_access_report(report))
+    if report.corrupt_pages:
+        raise SystemExit(EXIT_CORRUPT)
 
 
 def _check_plot_extra(app: App) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ("PageStates", "SEGMENT", "BatchResult")
+__all__ = ("PageStates", "SEGMENT", "BatchResult", "OP_TOUCH")
 
 SEGMENT = 1 << 20  # words per segment before it is split in two
 
 OP_OUT = 0
+OP_TOUCH = 3  # any op above free: the page is named, its state kept
 
 
 class BatchResult:
@@ -77,7 +78,10 @@ class PageStates:
         return before
 
     def batch(self, ops: np.ndarray, vpns: np.ndarray) -> BatchResult:
-        """Apply a batch of events (in order); counts and the peak within it."""
+        """Apply a batch of events (in order); counts and the peak within it.
+
+        Ops 0, 1 and 2 are out, in and free; any other op (:data:`OP_TOUCH`, an access trace's
+        read or write) names the page without changing whether it is swapped out."""
         r = BatchResult()
         n = len(ops)
         if not n:
@@ -92,17 +96,38 @@ class PageStates:
         last = np.empty(n, dtype=bool)
         last[-1] = True
         last[:-1] = first[1:]
+        pos = np.arange(n)
+        # in sorted order: the last state-changing event at or before each event, in its page
+        sets = so <= 2
+        start = np.maximum.accumulate(np.where(first, pos, 0))
+        setter = np.maximum.accumulate(np.where(sets, pos, -1))
+        has_setter = setter >= start
+        after_known = so[np.maximum(setter, 0)] == OP_OUT  # where has_setter
+        # the pages' states before the batch: pages whose events all leave the state alone keep
+        # it (looked up, then written back), the others end as their last setter says
+        keep = last & ~has_setter
+        prior = np.zeros(n, dtype=bool)
+        prior_keep = self._update(sv[keep], np.zeros(int(keep.sum()), dtype=bool))
+        if prior_keep.any():
+            self._update(sv[keep][prior_keep], np.ones(int(prior_keep.sum()), dtype=bool))
+        prior[keep] = prior_keep
+        change = last & has_setter
+        prior[change] = self._update(sv[change], after_known[change])
+        # spread each page's prior state over its events (it sits on the page's last event)
+        group_end = np.minimum.accumulate(np.where(last, pos, n)[::-1])[::-1]
+        prior_all = prior[group_end]
+        after = np.where(has_setter, after_known, prior_all)
         was_out = np.empty(n, dtype=bool)  # the state before each event, in sorted order
-        was_out[1:] = so[:-1] == OP_OUT
-        prior = self._update(sv[last], so[last] == OP_OUT)
-        was_out[first] = prior
+        was_out[1:] = after[:-1]
+        was_out[first] = prior_all[first]
         before = np.empty(n, dtype=bool)
         before[order] = was_out
         is_out = ops == OP_OUT
+        is_release = (ops == 1) | (ops == 2)
         r.invalid_out = int(np.count_nonzero(is_out & before))
         r.invalid_in = int(np.count_nonzero((ops == 1) & ~before))
         r.free_not_swapped = int(np.count_nonzero((ops == 2) & ~before))
-        delta = (is_out & ~before).astype(np.int64) - (~is_out & before).astype(np.int64)
+        delta = (is_out & ~before).astype(np.int64) - (is_release & before).astype(np.int64)
         level = np.cumsum(delta) + self.swapped
         i = int(np.argmax(level))
         r.peak, r.peak_index = int(level[i]), i

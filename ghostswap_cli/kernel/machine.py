@@ -88,6 +88,20 @@ COUNTERS: dict[str, int] = {
     # 6.1 debugfs only: same_filled_pages is a gauge (part of stored_pages)
     "duplicate_entry": 0,
     "same_filled_pages": 0,
+    # /proc/vmstat: reclaim, from access replays (mm/vmscan.c, mm/workingset.c)
+    "pgfault": 0,
+    "pgmajfault": 0,
+    "pgscan_direct": 0,
+    "pgsteal_direct": 0,
+    "pgscan_anon": 0,
+    "pgsteal_anon": 0,
+    "pgrefill": 0,
+    "pgactivate": 0,
+    "pgdeactivate": 0,
+    "workingset_refault_anon": 0,
+    "workingset_activate_anon": 0,
+    "workingset_restore_anon": 0,
+    "oom_kill": 0,
     # the simulator's own
     "nr_swapcache_pages": 0,
     "ghost_writepage_activate": 0,

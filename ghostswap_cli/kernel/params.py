@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import re
 from collections.abc import Callable
 
 from ghostswap_cli.errors import KernelError
@@ -95,17 +96,7 @@ def kstrtouint(text: str) -> int:
     s = text[:-1] if text.endswith("\n") else text
     if s.startswith("+"):
         s = s[1:]
-    if not s or not all(c.isalnum() for c in s):
-        raise KernelError(errno.EINVAL)
-    try:
-        if s.lower().startswith("0x"):
-            value = int(s[2:], 16)
-        elif s.startswith("0") and len(s) > 1:
-            value = int(s[1:], 8)
-        else:
-            value = int(s, 10)
-    except ValueError:
-        raise KernelError(errno.EINVAL) from None
+    value = kstrtouint_any(s)
     if value > 0xFFFFFFFF:
         raise KernelError(errno.ERANGE)
     return value
@@ -152,6 +143,91 @@ def _string(text: str) -> str:
 
 ZSWAP = "/sys/module/zswap/parameters/"
 GHOSTSWAP = "/sys/kernel/ghostswap/"
+CGROUP = "/sys/fs/cgroup/workload/"  # the cgroup an access replay's process runs in
+VM = "/proc/sys/vm/"
+LRU_GEN = "/sys/kernel/mm/lru_gen/enabled"
+MEMPARSE_SUFFIXES = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+
+
+def memparse(text: str) -> int:
+    """lib/cmdline.c ``memparse``: a number (decimal, 0x hex, 0 octal) with an optional K, M,
+    G, T, P or E suffix; -EINVAL for anything else."""
+    m = _MEMPARSE.fullmatch(text.strip())
+    if m is None:
+        raise KernelError(errno.EINVAL)
+    value = kstrtouint_any(m.group(1))
+    if m.group(2):
+        value <<= MEMPARSE_SUFFIXES[m.group(2).lower()]
+    return value
+
+
+_MEMPARSE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)")
+
+
+def kstrtouint_any(text: str) -> int:
+    """Like ``kstrtoull(s, 0)``: decimal, 0x hex or 0 octal, no sign, up to 2**64 - 1."""
+    s = text
+    if not s or not all(c.isalnum() for c in s):
+        raise KernelError(errno.EINVAL)
+    try:
+        if s.lower().startswith("0x"):
+            value = int(s[2:], 16)
+        elif s.startswith("0") and len(s) > 1:
+            value = int(s[1:], 8)
+        else:
+            value = int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+    if value >= 1 << 64:
+        raise KernelError(errno.ERANGE)
+    return value
+
+
+def _memory_limit(text: str) -> str:
+    """``page_counter_memparse``: "max", or bytes rounded down to whole 4 KiB pages."""
+    s = text.strip()
+    if s == "max":
+        return "max"
+    return str(memparse(s) // 4096 * 4096)
+
+
+def _swappiness(text: str) -> str:
+    value = _int_text(text)
+    if not 0 <= value <= 200:
+        raise KernelError(errno.EINVAL)
+    return str(value)
+
+
+def _page_cluster(text: str) -> str:
+    value = _int_text(text)
+    if not 0 <= value <= 31:  # 6.1: page_cluster_max
+        raise KernelError(errno.EINVAL)
+    return str(value)
+
+
+def _int_text(text: str) -> int:
+    """``proc_dointvec``: an optionally signed decimal integer and blanks."""
+    s = text.strip()
+    try:
+        return int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+
+
+def _lru_gen(text: str) -> str:
+    """mm/vmscan.c ``enabled_store``: y/n (all or no features) or a hex mask of them."""
+    s = text.strip()
+    if s in ("y", "Y"):
+        return "0x0007"
+    if s in ("n", "N"):
+        return "0x0000"
+    try:
+        value = int(s, 16) if s.lower().startswith("0x") else int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+    if not 0 <= value <= 7:
+        raise KernelError(errno.EINVAL)
+    return f"0x{value:04x}"
 
 PARAMS: dict[str, Param] = {
     p.path: p
@@ -165,6 +241,17 @@ PARAMS: dict[str, Param] = {
               "memory-pressure shrinker (accepted; the simulator has no memory pressure)"),
         Param(GHOSTSWAP + "compressor_level", "0", _level,
               "level for zstd/lz4hc/deflate; 0 means the kernel's default (ghostswap extension)"),
+        Param(CGROUP + "memory.max", "max", _memory_limit,
+              "hard limit of an access replay's cgroup: above it, reclaim, then OOM"),
+        Param(CGROUP + "memory.high", "max", _memory_limit,
+              "throttle limit: above it, reclaim on return to user space, never OOM"),
+        Param(CGROUP + "memory.swap.max", "max", _memory_limit, "limit on swap slots of the cgroup"),
+        Param(CGROUP + "memory.zswap.max", "max", _memory_limit,
+              "limit on the cgroup's zswap pool (compressed bytes); above it, stores go to disk"),
+        Param(VM + "swappiness", "60", _swappiness, "anon vs file reclaim balance, 0-200"),
+        Param(VM + "page-cluster", "3", _page_cluster, "swap readahead: 2^N pages"),
+        Param(LRU_GEN, "0x0000", _lru_gen,
+              "MGLRU: 0x0000 the two-list LRU (6.1 Debian default), y or 0x0007 multi-gen LRU"),
     )
 }
 
@@ -184,6 +271,8 @@ PARAMS_6_1: dict[str, Param] = {
         Param(ZSWAP + "non_same_filled_pages_enabled", "Y", _bool,
               "store other pages (compressed); N keeps only same-filled pages"),
         PARAMS[GHOSTSWAP + "compressor_level"],
+        # the memory settings of an access replay: memory.zswap.max (5.19) and MGLRU (6.1) exist
+        *(p for path, p in PARAMS.items() if not path.startswith((ZSWAP, GHOSTSWAP))),
     )
 }
 

@@ -49,9 +49,20 @@ DEBUGFS_ZSWAP_6_1 = (
     "stored_pages",
     "same_filled_pages",
 )
-VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero")
+VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero",
+                # moved by access replays (reclaim), in vmstat_text's order
+                "pgfault", "pgmajfault", "pgsteal_direct", "pgsteal_anon", "pgscan_direct",
+                "pgscan_anon", "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
+                "workingset_activate_anon", "workingset_restore_anon", "oom_kill")
 # 6.1: zswpwb (6.8) and swpin_zero/swpout_zero (6.13) do not exist yet
-VMSTAT_ITEMS_6_1 = ("pswpin", "pswpout", "zswpin", "zswpout")
+VMSTAT_ITEMS_6_1 = tuple(i for i in VMSTAT_ITEMS if i not in ("zswpwb", "swpin_zero", "swpout_zero"))
+CGROUP_DIR = "/sys/fs/cgroup/workload/"
+# memory.stat of the workload cgroup: the event counters (cumulative over access replays; the
+# replayed process has exited, so its page counts read 0), in memory_stat's order
+MEMORY_STAT_EVENTS = ("pgfault", "pgmajfault", "workingset_refault_anon", "workingset_activate_anon",
+                      "workingset_restore_anon", "pgscan", "pgsteal", "pgscan_direct", "pgsteal_direct",
+                      "pgrefill", "pgactivate", "pgdeactivate", "zswpin", "zswpout")
+MEMORY_STAT_SIZES = ("anon", "zswap", "zswapped", "swapcached", "inactive_anon", "active_anon")
 
 
 def _kb(k: Kernel, pages: int) -> int:
@@ -83,6 +94,18 @@ def _vmstat(k: Kernel) -> str:
     return "".join(f"{name} {k.counters[name]}\n" for name in items)
 
 
+def _memory_stat(k: Kernel) -> str:
+    c = k.counters
+    alias = {"pgscan": "pgscan_direct", "pgsteal": "pgsteal_direct"}
+    lines = [f"{name} 0\n" for name in MEMORY_STAT_SIZES]
+    lines += [f"{name} {c[alias.get(name, name)]}\n" for name in MEMORY_STAT_EVENTS]
+    return "".join(lines)
+
+
+def _memory_events(k: Kernel) -> str:
+    return f"low 0\nhigh 0\nmax 0\noom 0\noom_kill {k.counters['oom_kill']}\noom_group_kill 0\n"
+
+
 def _debugfs(name: str) -> Callable[[Kernel], str]:
     def render(k: Kernel) -> str:
         if name == "pool_total_size":
@@ -102,19 +125,29 @@ def _param(path: str) -> Callable[[Kernel], str]:
     return lambda k: k.params[path] + "\n"
 
 
+# the workload cgroup's files (memory.reclaim is write-only)
+CGROUP_FILES: dict[str, Callable[[Kernel], str]] = {
+    CGROUP_DIR + "memory.stat": _memory_stat,
+    CGROUP_DIR + "memory.events": _memory_events,
+    CGROUP_DIR + "memory.current": lambda k: "0\n",
+    CGROUP_DIR + "memory.swap.current": lambda k: "0\n",
+    CGROUP_DIR + "memory.zswap.current": lambda k: "0\n",
+}
 FILES: dict[str, Callable[[Kernel], str]] = {
     "/proc/swaps": swap_show,
     "/proc/meminfo": _meminfo,
     "/proc/vmstat": _vmstat,
     **{DEBUGFS + name: _debugfs(name) for name in DEBUGFS_ZSWAP},
-    **{path: _param(path) for path in PARAMS},
+    **{path: _param(path) for path in PARAMS if not path.endswith("/memory.reclaim")},
+    **CGROUP_FILES,
 }
 FILES_6_1: dict[str, Callable[[Kernel], str]] = {
     "/proc/swaps": swap_show,
     "/proc/meminfo": _meminfo,
     "/proc/vmstat": _vmstat,
     **{DEBUGFS + name: _debugfs(name) for name in DEBUGFS_ZSWAP_6_1},
-    **{path: _param(path) for path in PARAMS_6_1},
+    **{path: _param(path) for path in PARAMS_6_1 if not path.endswith("/memory.reclaim")},
+    **CGROUP_FILES,
 }
 
 
@@ -140,6 +173,12 @@ def read_file(k: Kernel, path: str) -> str:
 def write_file(k: Kernel, path: str, value: str) -> None:
     """``echo VALUE > PATH``: parse as the kernel's param ops do; EACCES for read-only files."""
     p = k.param_defs.get(path)
+    if path == CGROUP_DIR + "memory.reclaim":
+        from ghostswap_cli.kernel.params import memparse
+
+        memparse(value)  # -EINVAL for a bad size
+        # memory_reclaim: between replays the cgroup holds no process, nothing is reclaimable
+        raise KernelError(errno.EAGAIN)
     if p is None:
         if path in _files(k):
             raise KernelError(errno.EACCES)

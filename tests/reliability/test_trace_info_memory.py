@@ -32,6 +32,8 @@ def reference(events):
     inv_out = inv_in = free_ns = peak = 0
     for op, vpn in events:
         seen.add(vpn)
+        if op == pagestates.OP_TOUCH:
+            continue
         if op == 0:
             if vpn in swapped:
                 inv_out += 1
@@ -47,11 +49,7 @@ def reference(events):
     return len(seen), len(swapped), inv_out, inv_in, free_ns, peak
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60) | st.integers(0, 1 << 52)),
-                max_size=300),
-       st.integers(1, 50))
-def test_page_states_follow_the_replay_rules(events, batch):
+def check_batches(events, batch):
     old = pagestates.SEGMENT
     pagestates.SEGMENT = 4  # split segments often
     try:
@@ -68,6 +66,23 @@ def test_page_states_follow_the_replay_rules(events, batch):
         assert (s.pages, s.swapped, inv_out, inv_in, free_ns, peak) == reference(events)
     finally:
         pagestates.SEGMENT = old
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60) | st.integers(0, 1 << 52)),
+                max_size=300),
+       st.integers(1, 50))
+def test_page_states_follow_the_replay_rules(events, batch):
+    check_batches(events, batch)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20)), max_size=300),
+       st.integers(1, 50))
+def test_touches_name_pages_and_keep_their_state(events, batch):
+    """An access trace's reads and writes (OP_TOUCH) among out/in/free: counted as pages, and
+    a swapped-out page stays swapped out across them."""
+    check_batches(events, batch)
 
 
 def test_eight_bytes_per_page():
