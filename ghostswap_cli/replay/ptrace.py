@@ -143,10 +143,18 @@ class Tracee:
         """Leave a group-stopped tracee stopped (SIGSTOP/SIGTSTP) but keep seeing it."""
         _ptrace(PTRACE_LISTEN, self.pid)
 
-    def detach(self) -> None:
+    def detach(self, *, stopped: bool = False) -> None:
+        """Let the tracee go; PTRACE_DETACH works only in a ptrace stop, so stop it first
+        unless it is (``stopped``)."""
         if self.attached:
             with contextlib.suppress(PtraceError):
+                if not stopped:
+                    self.interrupt()
                 _ptrace(PTRACE_DETACH, self.pid, 0, 0)
+            for s in self.deferred_signals:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, s)
+            self.deferred_signals.clear()
             self.attached = False
 
     # --- registers and memory ---------------------------------------------------------------

@@ -284,10 +284,8 @@ class Target:
     def release(self) -> None:
         """Stop observing: detach (the target runs on untouched) and restore our signals."""
         if self.tracee is not None and not self.gone:
-            if self._at_event:
-                self._at_event = False
-            with contextlib.suppress(PtraceError):
-                self.tracee.detach()
+            self.tracee.detach(stopped=self._at_event or self.exiting)
+            self._at_event = False
         for fd in (self.mem, self.pagemap):
             if fd >= 0:
                 with contextlib.suppress(OSError):
