@@ -64,7 +64,7 @@ class PageStore:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)  # as the trace itself, not mkstemp's 0600
-        self._f = os.fdopen(fd, "wb")
+        self._f = os.fdopen(fd, "wb", buffering=1 << 20)
         self._offsets: dict[bytes, int] = {}
         self.size = 0
 
