@@ -113,6 +113,11 @@ class Tracee:
         self.deferred_signals: list[int] = []
         # an exec event stop is inside execve(): its syscall-exit stop comes before anything
         self.in_syscall_event = False
+
+    def exec_happened(self) -> None:
+        """A new program image: the old syscall address means nothing any more."""
+        self.in_syscall_event = True
+        self.syscall_insn = None
         self.stopped_ns = 0  # time the target spent stopped by injections
 
     # --- stopping and resuming --------------------------------------------------------------
@@ -219,6 +224,10 @@ class Tracee:
             sig = os.WSTOPSIG(status)
             if sig == signal.SIGTRAP | 0x80:
                 return
+            if stop_event(status) == 0 and sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL):
+                # our instruction address is wrong (a stale one after exec): never loop on it
+                self.syscall_insn = None
+                raise PtraceError(f"an injected syscall faulted in process {self.pid} ({signal.Signals(sig).name})")
             if stop_event(status) == 0 and sig != signal.SIGTRAP:
                 self.deferred_signals.append(sig)
 

@@ -202,6 +202,7 @@ class _Recorder:
         self.sink.interval(Interval(time.monotonic_ns() - self.t0, set(), {},
                                     self.prev.present | self.prev.swapped))
         self.prev = Presence(set(), set(), set())
+        self.choice.writes.forget_mm()
         self.end()
         self.target.open_files()
         self.choice = choose_source(self.target, self.choice.name)

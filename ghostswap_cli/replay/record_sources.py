@@ -77,6 +77,9 @@ class WriteDetector:
     def end(self, target: Target) -> None:
         pass
 
+    def forget_mm(self) -> None:
+        """The process exec'ed: what was set up inside the old image is gone with it."""
+
 
 class HashWrites(WriteDetector):
     """Every present page is read and hashed each interval; a new hash is a write. Costs a
@@ -174,8 +177,12 @@ class PagemapScanWrites(WriteDetector):
             written.update(self.fallback.sample(target, others, sub))
         return written
 
+    def forget_mm(self) -> None:
+        if self.uffd is not None:
+            self.uffd.fd = None  # O_CLOEXEC: closed by the exec
+
     def end(self, target: Target) -> None:
-        if self.uffd is not None and not target.gone and not target.exiting:
+        if self.uffd is not None and self.uffd.fd is not None and not target.gone and not target.exiting:
             with contextlib.suppress(PtraceError), target.stopped():
                 self.uffd.close()
 

@@ -79,7 +79,7 @@ class Target:
         self.exiting = False
         self._at_event = tracee is not None  # held in the exec or attach stop until resumed
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
+        self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self._old_chld = signal.signal(signal.SIGCHLD, lambda *_: None)
         self.mem = -1
         self.pagemap = -1
@@ -122,7 +122,7 @@ class Target:
                     raise ToolError(f"{argv[0]}: exited before it could be recorded")
                 event = stop_event(status)
                 if event == EVENT_EXEC:
-                    tracee.in_syscall_event = True
+                    tracee.exec_happened()
                     break
                 # the seize and SIGCONT stops, or a signal for it: let it go on
                 tracee.resume(os.WSTOPSIG(status) if event == 0 else 0)
@@ -244,7 +244,7 @@ class Target:
                 return TargetEvent("exit")
             if event == EVENT_EXEC:
                 self._at_event = True
-                self.tracee.in_syscall_event = True
+                self.tracee.exec_happened()
                 return TargetEvent("exec")
             if event == EVENT_STOP:
                 sig = os.WSTOPSIG(status)

@@ -214,3 +214,17 @@ def test_record_binary_format(prog_info: Path, run_cli) -> None:
     for i in prog.written(256):
         assert s.last_bytes[lo + i] == prog.page_bytes(i, 2)
     assert not list(prog_info.glob("*.pages"))
+
+
+def test_record_follows_exec(prog_info: Path, run_cli) -> None:
+    """A command that execs another program (sh -c 'exec ...'): the recorder starts over on the
+    new image (the old one's pages freed) and still sees the program's writes."""
+    out = prog_info / "e.trace"
+    r = run_cli("trace", "record", "-o", out, "--json", "--", "sh", "-c",
+                f"exec {sys.executable} {PROG} 256 4 0.05")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["ended"] == "exit"
+    lo, hi = _buffer_from(prog_info)
+    s = read_samples(out, lo, hi)
+    for i in prog.written(256):
+        assert s.last_bytes[lo + i] == prog.page_bytes(i, 3)
