@@ -113,12 +113,12 @@ class Tracee:
         self.deferred_signals: list[int] = []
         # an exec event stop is inside execve(): its syscall-exit stop comes before anything
         self.in_syscall_event = False
+        self.stopped_ns = 0  # time the target spent stopped by injections
 
     def exec_happened(self) -> None:
         """A new program image: the old syscall address means nothing any more."""
         self.in_syscall_event = True
         self.syscall_insn = None
-        self.stopped_ns = 0  # time the target spent stopped by injections
 
     # --- stopping and resuming --------------------------------------------------------------
 

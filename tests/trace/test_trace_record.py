@@ -124,6 +124,7 @@ def test_record_attach_pid_and_detach(tmp_path: Path, run_ghostswap) -> None:
         deadline = time.monotonic() + 30
         while "TracerPid:\t0\n" in Path(f"/proc/{proc.pid}/status").read_text():
             assert time.monotonic() < deadline, "the recorder never attached"
+            assert rec.poll() is None, rec.stderr.read().decode()  # type: ignore[union-attr]
             time.sleep(0.01)  # the rounds start once the recorder is attached
         proc.stdin.write(b"go\n")  # type: ignore[union-attr]
         proc.stdin.flush()  # type: ignore[union-attr]
