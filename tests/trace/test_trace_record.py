@@ -229,3 +229,29 @@ def test_record_follows_exec(prog_info: Path, run_cli) -> None:
     s = read_samples(out, lo, hi)
     for i in prog.written(256):
         assert s.last_bytes[lo + i] == prog.page_bytes(i, 3)
+
+
+def test_recorded_trace_replays_under_a_memory_limit(prog_info: Path, run_cli) -> None:
+    """End to end: record the program, then replay its access trace with memory.max below its
+    footprint, zswap in front of a real swapfile; every page comes back with its bytes."""
+    out = prog_info / "m.trace"
+    assert run_cli("trace", "record", "-o", out, "--", sys.executable, PROG, PAGES, 6, "0.05").exit_code == 0
+    assert run_cli("kernel", "init", "--ram", "1G").exit_code == 0
+    assert run_cli("write", "/sys/module/zswap/parameters/enabled", "Y").exit_code == 0
+    swap = prog_info / "real.swap"
+    with open(swap, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, 64 << 20)  # swapon refuses files with holes
+    swap.chmod(0o600)
+    assert run_cli("mkswap", swap).exit_code == 0
+    assert run_cli("swapon", swap).exit_code == 0
+    runs = {}
+    for limit in ("4M", "64M"):
+        r = run_cli("replay", out, "--memory-max", limit, "--no-progress", "--json")
+        assert r.exit_code == 0, r.output
+        runs[limit] = json.loads(r.stdout)
+    with open_trace(out) as tr:
+        accesses = sum(1 for op, _, _ in tr if op in (3, 4))
+    for rep in runs.values():
+        assert rep["accesses"] == accesses and rep["corrupt_pages"] == 0 and not rep["oom_killed"]
+    assert runs["4M"]["swap_outs"] > 0 and runs["4M"]["refaults"] > runs["64M"]["refaults"]
+    assert runs["4M"]["peak_memory"] <= 4 << 20
