@@ -26,24 +26,16 @@ from collections.abc import Iterator
 
 from ghostswap_cli.codec.trace import MAX_VPN, TraceWriter
 from ghostswap_cli.errors import ToolError, TraceError
-from ghostswap_cli.replay.lackey import MixContents, SnapshotContents
+from ghostswap_cli.replay.lackey import ImportCounts, MixContents, SnapshotContents
 
 __all__ = ("DamoResult", "damo_modules", "looks_like_damo", "read_damo", "import_damo")
 
 
 @dataclasses.dataclass
-class DamoResult:
+class DamoResult(ImportCounts):
     records: int = 0
     snapshots: int = 0
     regions: int = 0
-    reads: int = 0
-    writes: int = 0
-    distinct_pages: int = 0
-    contents_from_snapshot: int = 0
-    contents_synthesised: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
 
 
 @contextlib.contextmanager
@@ -144,13 +136,6 @@ def import_damo(path: os.PathLike[str] | str, writer: TraceWriter, *,
                     res.reads += 1
                     continue
                 seen.add(vpn)
-                page = snapshot.get(vpn) if snapshot is not None else None
-                if page is not None:
-                    writer.write(vpn, page, t_ns=t)
-                    res.contents_from_snapshot += 1
-                else:
-                    writer.write(vpn, mix.content(vpn), t_ns=t)
-                    res.contents_synthesised += 1
-                res.writes += 1
+                res.write(writer, vpn, snapshot, mix, t)
     res.distinct_pages = len(seen)
     return res

@@ -43,6 +43,7 @@ from ghostswap_cli.errors import TraceError
 from ghostswap_cli.replay.workloads import CONTENT_SEEDS, DEFAULT_MIX, FILL_WORDS
 
 __all__ = (
+    "ImportCounts",
     "LackeyResult",
     "SnapshotContents",
     "MixContents",
@@ -57,11 +58,9 @@ _KIND_CODE = {"zero": K_ZERO, "fill": K_FILL, "text": K_TEXT, "random": K_RANDOM
 
 
 @dataclasses.dataclass
-class LackeyResult:
-    lines: int = 0
-    accesses: int = 0  # lackey accesses used (loads, stores, modifies; fetches if asked)
-    skipped_instructions: int = 0
-    valgrind_lines: int = 0
+class ImportCounts:
+    """What an import wrote (lackey and damo alike)."""
+
     reads: int = 0
     writes: int = 0
     distinct_pages: int = 0
@@ -70,6 +69,26 @@ class LackeyResult:
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
+
+    def write(self, writer: TraceWriter, vpn: int, snapshot: SnapshotContents | None,
+              mix: MixContents, t_ns: int | None = None) -> None:
+        """A write of ``vpn`` with its bytes from ``snapshot`` if it has them, else ``mix``."""
+        page = snapshot.get(vpn) if snapshot is not None else None
+        if page is not None:
+            writer.write(vpn, page, t_ns=t_ns)
+            self.contents_from_snapshot += 1
+        else:
+            writer.write(vpn, mix.content(vpn), t_ns=t_ns)
+            self.contents_synthesised += 1
+        self.writes += 1
+
+
+@dataclasses.dataclass
+class LackeyResult(ImportCounts):
+    lines: int = 0
+    accesses: int = 0  # lackey accesses used (loads, stores, modifies; fetches if asked)
+    skipped_instructions: int = 0
+    valgrind_lines: int = 0
 
 
 def parse_lackey(path: os.PathLike[str] | str, result: LackeyResult | None = None
@@ -188,14 +207,7 @@ def import_lackey(path: os.PathLike[str] | str, writer: TraceWriter, *,
         if not wrote:
             writer.read(vpn)
             res.reads += 1
-            continue
-        page = snapshot.get(vpn) if snapshot is not None else None
-        if page is not None:
-            writer.write(vpn, page)
-            res.contents_from_snapshot += 1
         else:
-            writer.write(vpn, mix.content(vpn))
-            res.contents_synthesised += 1
-        res.writes += 1
+            res.write(writer, vpn, snapshot, mix)
     res.distinct_pages = len(seen)
     return res
