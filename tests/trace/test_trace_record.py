@@ -255,3 +255,37 @@ def test_recorded_trace_replays_under_a_memory_limit(prog_info: Path, run_cli) -
         assert rep["accesses"] == accesses and rep["corrupt_pages"] == 0 and not rep["oom_killed"]
     assert runs["4M"]["swap_outs"] > 0 and runs["4M"]["refaults"] > runs["64M"]["refaults"]
     assert runs["4M"]["peak_memory"] <= 4 << 20
+
+
+def test_record_passes_signals_children_and_threads(tmp_path: Path, run_ghostswap) -> None:
+    """While seized, every signal to the target stops it until the recorder passes it on: a
+    program with a 10 ms interval timer, a child process (SIGCHLD) and a writing thread runs
+    as without the recorder, and its exit status is reported."""
+    script = tmp_path / "sig.py"
+    script.write_text(
+        "import mmap, os, signal, subprocess, threading, time\n"
+        "hits = []\n"
+        "signal.signal(signal.SIGALRM, lambda *a: hits.append(1))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)\n"
+        "buf = mmap.mmap(-1, 64 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+        "def worker():\n"
+        "    for r in range(30):\n"
+        "        for i in range(64):\n"
+        "            buf[i * 4096] = r + 1\n"
+        "        time.sleep(0.01)\n"
+        "t = threading.Thread(target=worker)\n"
+        "t.start()\n"
+        "child = subprocess.run(['sh', '-c', 'exit 3']).returncode\n"
+        "t.join()\n"
+        "time.sleep(0.3)\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "print('alarms', len(hits), 'child', child, flush=True)\n"
+        "os._exit(7)\n")
+    p = run_ghostswap("trace", "record", "-o", tmp_path / "s.trace", "--json", "--", sys.executable, script)
+    assert p.returncode == 0, p.stderr.decode()
+    out = p.stdout.decode()
+    alarms = int(out.split("alarms ")[1].split()[0])
+    assert alarms >= 20 and "child 3" in out  # the timer kept firing, the child was reaped
+    result = json.loads(out[out.index("{"):])
+    assert result["exit_status"] == 7 and result["ended"] == "exit"
+    assert result["writes"] >= 64  # the thread's pages
