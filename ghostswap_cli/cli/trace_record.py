@@ -73,7 +73,8 @@ def _sources_report(app: App, as_json: bool) -> None:
               help="Time between samples.")
 @click.option("-d", "--duration", type=TIME, help="Stop recording after TIME [default: when the "
               "process exits, or Ctrl-C].")
-@click.option("--source", type=click.Choice(["auto", "pagemap-scan", "page-idle", "damon", "hash"]),
+@click.option("--source", type=click.Choice(["auto", "pagemap-scan", "page-idle", "damon", "soft-dirty",
+                                            "hash"]),
               default="auto", show_default=True,
               help="Where accesses and writes come from (auto: the best the kernel has).")
 @click.option("--maps-filter", type=click.Choice(["anon", "all"]), default="anon", show_default=True,

@@ -9,7 +9,8 @@ and, if not, which kernel option or privilege it lacks.
 =============  ==================================================  ============================
 pagemap-scan   ``PAGEMAP_SCAN`` + userfaultfd async write-protect  best available below
 page-idle      soft-dirty (``clear_refs`` 4, pagemap bit 55)       page idle bitmap
-damon          content hash between samples                        DAMON vaddr regions
+damon          soft-dirty if the kernel has it, else content hash  DAMON vaddr regions
+soft-dirty     soft-dirty                                          first touches only
 hash           content hash between samples                        first touches only
 =============  ==================================================  ============================
 
@@ -52,7 +53,7 @@ __all__ = (
     "probe_sources",
 )
 
-SOURCES = ("pagemap-scan", "page-idle", "damon", "hash")
+SOURCES = ("pagemap-scan", "page-idle", "damon", "soft-dirty", "hash")
 PAGE_IDLE = Path("/sys/kernel/mm/page_idle/bitmap")
 DAMON_ADMIN = Path("/sys/kernel/mm/damon/admin")
 PM_SOFT_DIRTY = 1 << 55
@@ -445,6 +446,7 @@ def probe_sources(target: Target | None) -> dict[str, tuple[bool, str]]:
     idle, sd = PageIdleAccess.available(), SoftDirtyWrites.available()
     out["page-idle"] = (idle[0] and sd[0], "; ".join(r for ok, r in (idle, sd) if not ok))
     out["damon"] = DamonAccess.available()
+    out["soft-dirty"] = sd
     out["hash"] = (True, "")
     return out
 
@@ -457,30 +459,33 @@ def _best_access(probes: dict[str, tuple[bool, str]]) -> AccessDetector:
     return FirstTouch()
 
 
+def _detectors(name: str, probes: dict[str, tuple[bool, str]]) -> tuple[WriteDetector, AccessDetector]:
+    """Each source's own half, and the best available other half."""
+    if name == "pagemap-scan":
+        return PagemapScanWrites(), _best_access(probes)
+    if name == "page-idle":
+        return SoftDirtyWrites(), PageIdleAccess()
+    if name == "damon":
+        return (SoftDirtyWrites() if probes["soft-dirty"][0] else HashWrites()), DamonAccess()
+    if name == "soft-dirty":
+        return SoftDirtyWrites(), FirstTouch()
+    return HashWrites(), FirstTouch()
+
+
 def choose_source(target: Target | None, wanted: str = "auto") -> SourceChoice:
-    """The best source (``auto``) or the one asked for; ToolError saying why it cannot be used."""
+    """The best source (``auto``, in the order of SOURCES) or the one asked for; ToolError
+    saying why it cannot be used."""
     probes = probe_sources(target)
     if wanted != "auto":
         ok, why = probes[wanted]
         if not ok:
             raise ToolError(f"source {wanted} is not available: {why}")
-        order = [wanted]
-    else:
-        order = list(SOURCES)
     notes: list[str] = []
-    for name in order:
+    for name in ([wanted] if wanted != "auto" else SOURCES):
         ok, why = probes[name]
         if not ok:
             notes.append(f"{name}: {why}")
             continue
-        if name == "pagemap-scan":
-            access = _best_access(probes)
-            writes: WriteDetector = PagemapScanWrites()
-        elif name == "page-idle":
-            access, writes = PageIdleAccess(), SoftDirtyWrites()
-        elif name == "damon":
-            access, writes = DamonAccess(), HashWrites()
-        else:
-            access, writes = FirstTouch(), HashWrites()
+        writes, access = _detectors(name, probes)
         return SourceChoice(name, writes, access, notes, isinstance(access, FirstTouch))
     raise ToolError("no recording source is available")  # hash always is; kept for clarity

@@ -36,7 +36,7 @@ def _source_param(name: str) -> object:
     return pytest.param(name, marks=pytest.mark.skipif(not ok, reason=f"{name}: {why}"))
 
 
-SOURCES_HERE = [_source_param(n) for n in ("pagemap-scan", "page-idle", "damon", "hash")]
+SOURCES_HERE = [_source_param(n) for n in ("pagemap-scan", "page-idle", "damon", "soft-dirty", "hash")]
 
 
 def _buffer(out: str) -> tuple[int, int]:
@@ -183,7 +183,7 @@ def test_record_missing_command_and_pid(tmp_path: Path, run_cli) -> None:
     assert not out.exists() and not list(tmp_path.glob("*.pages"))
 
 
-@pytest.mark.parametrize("source", ["page-idle", "damon"])
+@pytest.mark.parametrize("source", ["page-idle", "damon", "soft-dirty"])
 def test_unavailable_source_says_why(tmp_path: Path, run_cli, source: str) -> None:
     ok, why = PROBES[source]
     if ok:
@@ -199,7 +199,7 @@ def test_unavailable_source_says_why(tmp_path: Path, run_cli, source: str) -> No
 def test_list_sources(run_cli) -> None:
     r = run_cli("trace", "record", "--list-sources", "--json")
     data = json.loads(r.stdout)
-    assert set(data) == {"pagemap-scan", "page-idle", "damon", "hash"}
+    assert set(data) == {"pagemap-scan", "page-idle", "damon", "soft-dirty", "hash"}
     assert data["hash"]["available"] is True
     for v in data.values():
         assert v["available"] or v["reason"]
