@@ -57,8 +57,7 @@ def _sources_report(app: App, as_json: bool) -> None:
     for name in SOURCES:
         ok, why = probes[name]
         app.terminal.out(f"{name:<13} {'available' if ok else 'not available: ' + why}", nl=True)
-    app.terminal.out("(pagemap-scan is checked for the ioctl and ptrace when a process is "
-                     "recorded)", nl=True)
+    app.terminal.out("(pagemap-scan also needs ptrace access to the process recorded)", nl=True)
 
 
 @click.command(context_settings={**CONTEXT, "ignore_unknown_options": False},

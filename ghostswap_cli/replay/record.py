@@ -190,6 +190,12 @@ class _Recorder:
         self.pages_read += len(need)
         pages = {v: p if p is not None else contents.get(v) for v, p in written.items()}
         pages = {v: p for v, p in pages.items() if p is not None}
+        if not target.has_scan:
+            # without PAGEMAP_SCAN's PFNZERO a read of a fresh page (which maps the zero page)
+            # looks written: a page new this interval and all zero is taken as read
+            old = self.prev.present | self.prev.swapped
+            for v in [v for v, p in pages.items() if v not in old and same_filled(p) == 0]:
+                del pages[v]
         accessed = set(pages) | (now.present - self.prev.present) | (extra & resident)
         freed = (self.prev.present | self.prev.swapped) - resident
         self.sink.interval(Interval(start - self.t0, accessed, pages, freed))

@@ -39,6 +39,7 @@ from ghostswap_cli.replay.pagemap_scan import (
     PAGE_IS_WRITTEN,
     PM_SCAN_WP_MATCHING,
     pagemap_scan,
+    pagemap_scan_supported,
 )
 from ghostswap_cli.replay.ptrace import INJECT_ARCH, PtraceError
 from ghostswap_cli.replay.record_target import PM_PFN_MASK, Presence, Target
@@ -125,8 +126,15 @@ class PagemapScanWrites(WriteDetector):
     def available(target: Target | None) -> tuple[bool, str]:
         if platform.machine() != INJECT_ARCH:
             return False, f"PAGEMAP_SCAN write tracking is implemented for {INJECT_ARCH} only"
-        if target is None:
-            return True, ""
+        if target is None:  # no process yet: the ioctl on our own pagemap says if the kernel has it
+            try:
+                fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                return False, f"cannot open /proc/self/pagemap: {e.strerror}"
+            try:
+                return pagemap_scan_supported(fd)
+            finally:
+                os.close(fd)
         if not target.has_scan:
             return False, target.scan_reason or "no PAGEMAP_SCAN ioctl (Linux 6.7+)"
         if target.tracee is None:
