@@ -235,6 +235,7 @@ def record(
     try:
         choice = choose_source(target, source)
     except BaseException:
+        target.abandon()
         target.release()
         raise
     if on_source is not None:
@@ -301,6 +302,7 @@ def record(
             pages.discard()
         if rec is not None:
             rec.end()
+        target.abandon()  # only if it never ran
         raise
     finally:
         target.release()

@@ -281,6 +281,19 @@ class Target:
                 if self.wait(1.0) is None and not self.child:
                     break
 
+    def abandon(self) -> None:
+        """A started command that recording could not begin on never ran a user instruction:
+        kill it rather than leave it running untraced."""
+        if self.child and not self.gone and self._at_event:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while not self.gone and time.monotonic() < deadline:
+                ev = self.wait(1.0)
+                if ev is not None and ev.kind == "exit" and self.tracee is not None:
+                    with contextlib.suppress(PtraceError):
+                        self.tracee.resume()  # the exit stop a SIGKILL still makes
+
     def release(self) -> None:
         """Stop observing: detach (the target runs on untouched) and restore our signals."""
         if self.tracee is not None and not self.gone:

@@ -189,8 +189,10 @@ def test_unavailable_source_says_why(tmp_path: Path, run_cli, source: str) -> No
     if ok:
         pytest.skip(f"{source} is available here")
     out = tmp_path / "x.trace"
-    r = run_cli("trace", "record", "-o", out, "--source", source, "--", "true")
+    flag = tmp_path / "ran"
+    r = run_cli("trace", "record", "-o", out, "--source", source, "--", "touch", flag)
     assert r.exit_code == 1
+    assert not flag.exists()  # the command was never let run untraced
     assert f"source {source} is not available: {why}" in r.stderr
     assert "CONFIG_" in why  # names the kernel option it lacks
     assert not out.exists()
