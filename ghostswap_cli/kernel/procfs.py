@@ -39,7 +39,8 @@ VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero"
                 # moved by access replays (reclaim), in vmstat_text's order
                 "pgfault", "pgmajfault", "pgsteal_direct", "pgsteal_anon", "pgscan_direct",
                 "pgscan_anon", "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
-                "workingset_activate_anon", "workingset_restore_anon", "oom_kill")
+                "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "swap_ra",
+                "swap_ra_hit")
 CGROUP_DIR = "/sys/fs/cgroup/workload/"
 # memory.stat of the workload cgroup: the event counters (cumulative over access replays; the
 # replayed process has exited, so its page counts read 0), in memory_stat's order
