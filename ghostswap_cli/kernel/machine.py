@@ -92,6 +92,8 @@ COUNTERS: dict[str, int] = {
     "workingset_activate_anon": 0,
     "workingset_restore_anon": 0,
     "oom_kill": 0,
+    "swap_ra": 0,
+    "swap_ra_hit": 0,
     # the simulator's own
     "nr_swapcache_pages": 0,
     "ghost_writepage_activate": 0,
@@ -223,7 +225,10 @@ class Kernel:
 
             blob = self.db.get_blob("zswap.model")
             try:
-                model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
+                # 6.1 zsmalloc chains at most 4 pages per zspage (ZS_MAX_ZSPAGE_ORDER 2)
+                chain = 4 if self.machine["config"] == "distro-6.1" else None
+                model = (ZsPoolModel.from_bytes(blob) if blob else
+                         ZsPoolModel(self.page_size) if chain is None else ZsPoolModel(self.page_size, chain))
             except StateError as e:
                 raise state_corrupt(self.db.path, str(e)) from None
             if model.page_size != self.page_size:
