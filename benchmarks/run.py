@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -551,7 +552,10 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
             f"Peak RSS ratio, longer over shorter trace: **{s['long_replay_rss_ratio']}**.",
             "",
         ]
-    path.write_text("\n".join(lines))
+    # sections other benchmark scripts keep here (e.g. benchmarks/record.py) survive a rerun
+    old = path.read_text() if path.exists() else ""
+    blocks = [m.group(0) for m in re.finditer(r"<!-- (\w+): begin -->.*?<!-- \1: end -->\n", old, re.S)]
+    path.write_text("\n".join(lines) + ("\n\n" + "\n".join(blocks) if blocks else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -373,4 +373,9 @@ def capture(app: App, pid: int, output: str, max_pages: int | None, maps_filter:
         app.terminal.warning(f"stopped at --max-pages {max_pages}")
 
 
+# record and import live in their own module (real processes, valgrind, damo)
+from ghostswap_cli.cli.trace_record import register as _register_record  # noqa: E402
+
+_register_record(trace)
+
 __all__ = ("trace", "render_info")

@@ -102,6 +102,8 @@ COUNTERS: dict[str, int] = {
     "workingset_activate_anon": 0,
     "workingset_restore_anon": 0,
     "oom_kill": 0,
+    "swap_ra": 0,
+    "swap_ra_hit": 0,
     # the simulator's own
     "nr_swapcache_pages": 0,
     "ghost_writepage_activate": 0,

@@ -53,7 +53,8 @@ VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero"
                 # moved by access replays (reclaim), in vmstat_text's order
                 "pgfault", "pgmajfault", "pgsteal_direct", "pgsteal_anon", "pgscan_direct",
                 "pgscan_anon", "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
-                "workingset_activate_anon", "workingset_restore_anon", "oom_kill")
+                "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "swap_ra",
+                "swap_ra_hit")
 # 6.1: zswpwb (6.8) and swpin_zero/swpout_zero (6.13) do not exist yet
 VMSTAT_ITEMS_6_1 = tuple(i for i in VMSTAT_ITEMS if i not in ("zswpwb", "swpin_zero", "swpout_zero"))
 CGROUP_DIR = "/sys/fs/cgroup/workload/"

@@ -81,7 +81,8 @@ MEMORY_COUNTERS = (
     "pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero",
     "pgfault", "pgmajfault", "pgscan_direct", "pgsteal_direct", "pgscan_anon", "pgsteal_anon",
     "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
-    "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "written_back_pages",
+    "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "swap_ra", "swap_ra_hit",
+    "written_back_pages",
     "reject_compress_poor", "reject_alloc_fail", "pool_limit_hit",
 )
 TIMELINE_COLUMNS = ("accesses", "t_s", "resident_pages", "memory_current", "zswap_bytes",
@@ -103,7 +104,7 @@ class AccessOptions:
     memory_swap_max: str | None = None
     memory_zswap_max: str | None = None
     swappiness: int | None = None
-    page_cluster: int | None = None
+    page_cluster: int | None = None  # swap readahead: 2^N pages (VMA-based, as vma_ra_enabled)
     memory_reclaim: int = 0  # bytes written to memory.reclaim ...
     reclaim_every_s: float = 0.0  # ... every this many seconds of trace time (proactive, like TMO)
     policy: str | None = None  # "lru" or "mglru"
@@ -204,6 +205,13 @@ class AccessProcess:
         self.ptes: set[int] = set()  # PTE pages (vpn >> 9) the process has touched
         self.ev: Counter[str] = Counter()
         self.oom = False
+        self.ra_flag = bytearray()
+        self.ra_prev = 0
+        self.ra_hits = 0
+        self.ra_win = 1
+        self.ra_max_win = 1  # 2^page-cluster, set by the replay
+        self.vma_start = 1 << 62
+        self.vma_end = 0
         self.zero_out = 0
         self.counters_at_start = {n: k.counters[n] for n in ("pswpout", "pswpin", "zswpout", "zswpin")}
         self.disk_pages = 0
@@ -218,6 +226,11 @@ class AccessProcess:
         self.content.append(-1)
         self.shadow.append(NO_SHADOW)
         self.zlen.append(0)
+        self.ra_flag.append(0)
+        if vpn < self.vma_start:
+            self.vma_start = vpn
+        if vpn >= self.vma_end:
+            self.vma_end = vpn + 1
         if i >= self.lruvec.capacity:
             self.lruvec.grow(max(2 * self.lruvec.capacity, i + 1))
         key = vpn >> 9
@@ -268,9 +281,14 @@ class AccessProcess:
             cg.handle_over_high(self._reclaim)
             cg.note_peak()
             return True
-        if st == PS_SC_UNMAPPED:  # minor fault: still in the swap cache
+        if st == PS_SC_UNMAPPED:  # minor fault: still in the swap cache (swap_cache_get_folio)
             self.state[i] = PS_SWAPCACHE
             self.lruvec.young[i] = 1
+            if self.ra_flag[i]:
+                self.ra_flag[i] = 0
+                ev["swap_ra_hit"] += 1
+                self.ra_hits = min(self.ra_hits + 1, SWAP_RA_HITS_MAX)
+            self.ra_prev = self.vpns[i]
             if write:
                 ev["pgfault"] -= 1  # one fault, handled in two steps here
                 return self.fault(i, True, cid)
@@ -301,9 +319,57 @@ class AccessProcess:
         cg.resident += 1
         self.lruvec.add_refaulted(i, active)
         self.ev["swap_ins"] += 1
+        if self.ra_max_win > 1:
+            self.swap_vma_readahead(vpn)
         cg.handle_over_high(self._reclaim)
         cg.note_peak()
         return True
+
+    def swap_vma_readahead(self, fvpn: int) -> None:
+        """mm/swap_state.c ``swap_vma_readahead``: the window from ``swap_ra_info`` (grown by
+        readahead hits, at most 2^page-cluster, kept inside the PMD), each swapped-out page in it
+        read into the swap cache, unmapped, with PG_readahead. Charged like any swap-in (with
+        reclaim; a page that cannot be charged is skipped, never OOM)."""
+        prev, self.ra_prev = self.ra_prev, fvpn
+        hits, self.ra_hits = self.ra_hits, 0
+        win = _swapin_nr_pages(prev, fvpn, hits, self.ra_max_win, self.ra_win)
+        self.ra_win = win
+        if win == 1:
+            return
+        if fvpn == prev + 1:
+            lo, hi = fvpn, fvpn + win
+        elif prev == fvpn + 1:
+            lo, hi = fvpn - win + 1, fvpn + 1
+        else:
+            left = (win - 1) // 2
+            lo, hi = fvpn - left, fvpn + win - left
+        pmd = fvpn & ~511
+        lo, hi = max(lo, pmd, self.vma_start), min(hi, pmd + 512, self.vma_end)
+        index, state, cg = self.index, self.state, self.cg
+        for vpn in range(lo, hi):
+            if vpn == fvpn:
+                continue
+            p = index.get(vpn)
+            if p is None or state[p] != PS_OUT:
+                continue
+            loc = self.mm.swap_location(vpn)
+            if loc == LOC_ZSWAP and self.exclusive_loads:
+                continue  # (6.18 loads would free the entry: not modelled for readahead)
+            if not cg.try_charge(self._reclaim, may_oom=False):
+                continue
+            active = False
+            shadow = self.shadow[p]
+            if shadow != NO_SHADOW:
+                active = self.lruvec.refault(p, shadow, self.swap_available())
+                self.shadow[p] = NO_SHADOW
+            self.mm.swap_read_keep(vpn)
+            state[p] = PS_SC_UNMAPPED
+            self.ra_flag[p] = 1
+            cg.resident += 1
+            self.lruvec.add_refaulted(p, active)
+            self.lruvec.young[p] = 0
+            self.ev["swap_ra"] += 1
+            self.ev["swap_ins"] += 1
 
     def memory_reclaim(self, nbytes: int) -> int:
         """``memory_reclaim`` (a write to memory.reclaim): reclaim until ``nbytes`` are freed or
@@ -433,6 +499,24 @@ class AccessProcess:
                 self.free(i)
 
 
+SWAP_RA_HITS_MAX = (1 << 12) - 1  # PAGE_SHIFT bits of swap_readahead_info
+
+
+def _swapin_nr_pages(prev: int, offset: int, hits: int, max_pages: int, prev_win: int) -> int:
+    """``__swapin_nr_pages``: the readahead window after ``hits`` readahead hits."""
+    pages = hits + 2
+    if pages == 2:
+        if offset != prev + 1 and offset != prev - 1:
+            pages = 1
+    else:
+        roundup = 4
+        while roundup < pages:
+            roundup <<= 1
+        pages = roundup
+    pages = min(pages, max_pages)
+    return max(pages, prev_win // 2)
+
+
 def _limit_bytes(value: str) -> int | None:
     return None if value == "max" else int(value)
 
@@ -473,6 +557,7 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
         write_file(k, "/sys/kernel/ghostswap/compressor_level", str(options.level))
     config = k.machine["config"]
     proc = AccessProcess(k, cg, swappiness, exclusive_loads=config != "distro-6.1", policy=policy)
+    proc.ra_max_win = 1 << min(int(param(VM + "page-cluster", options.page_cluster)), 5)  # SWAP_RA_ORDER_CEILING
     z = k.zswap
     comp = z.current_compressor()
     report = AccessReport(
@@ -785,8 +870,8 @@ def _finish(proc: AccessProcess, report: AccessReport, before: dict[str, int], s
     cg = proc.cg
     ev = proc.lruvec.events
     # the reclaim and fault counters go to /proc/vmstat (and the cgroup's memory.stat)
-    for name, value in list(ev.items()) + [("pgfault", proc.ev["pgfault"]), ("pgmajfault", proc.ev["pgmajfault"]),
-                                           ("oom_kill", proc.ev["oom_kill"])]:
+    for name, value in list(ev.items()) + [(n, proc.ev[n]) for n in
+                                           ("pgfault", "pgmajfault", "oom_kill", "swap_ra", "swap_ra_hit")]:
         if name in k.counters:
             k.counters[name] += value
     delta = {name: k.counters[name] - before[name] for name in MEMORY_COUNTERS}

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is no
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
             "capture-and-replay.sh", "compare-compressors.sh", "linux-6.1.sh",
-            "size-for-a-workload.sh"}
+            "size-for-a-workload.sh", "record-and-replay.sh"}
 
 
 def needs(script: Path) -> list[str]:
@@ -279,3 +279,23 @@ def test_size_for_a_workload(run_example):
     assert rows[0][-1] == "yes" and all(r[-1] == "no" for r in rows[1:])
     refaults = [float(r[2]) for r in rows[1:]]
     assert refaults == sorted(refaults, reverse=True) and refaults[-1] < refaults[0] / 10
+
+
+def test_record_and_replay(run_example):
+    out = run_example("record-and-replay.sh")
+    if out.startswith("skipped: ") or "\nskipped: " in out:
+        pytest.skip(out[out.index("skipped: "):].splitlines()[0])  # the machine forbids recording
+    record = outputs_of(out, "trace record -o walk.trace --interval 50ms -- python3 walk.py")[0]
+    assert re.search(r"walk\.trace: \d+ samples over [\d.]+ s, \d+ reads, \d+ writes", record)
+    assert "recording with source " in out  # the source is named
+    info = outputs_of(out, "trace info walk.trace")[0]
+    assert re.search(r"^accesses:\s+\d+", info, re.M)
+    small = outputs_of(out, "replay walk.trace --memory-max 16M --no-progress")[0]
+    large = outputs_of(out, "replay walk.trace --memory-max 32M --no-progress")[0]
+    for report in (small, large):
+        assert report_value(report, "corrupt pages") == "0"
+    table = {line[:24].strip(): line[24:].split() for line in out.splitlines()
+             if line.startswith(("swap-outs ", "refaults "))}
+    s16, s32, diff = (int(x) for x in table["refaults"])
+    assert s16 > s32 and diff == s16 - s32  # less memory, more refaults
+    assert re.search(r"with 16 MiB less memory the program refaults \d+ more pages", out)

@@ -178,3 +178,22 @@ def test_proactive_reclaim(tmp_path: Path, machine) -> None:
     # between replays the cgroup holds nothing: the kernel's -EAGAIN
     r = g("write", "/sys/fs/cgroup/workload/memory.reclaim", "1M")
     assert r.exit_code == 1 and "Resource temporarily unavailable" in r.output
+
+
+def test_swap_readahead_follows_page_cluster(tmp_path: Path, machine) -> None:
+    g = machine
+    assert g("mkswap", "--file", "--size", "32M", str(tmp_path / "real.swap")).exit_code == 0
+    assert g("swapon", str(tmp_path / "real.swap")).exit_code == 0
+    trace = synth(g, tmp_path / "s.gst", "scan", 6000, 1024, "--write-ratio", "0.05")
+    assert g("write", "/proc/sys/vm/page-cluster", "0").exit_code == 0
+    off = replay(g, trace, "--memory-max", "2M")
+    assert off["counters"]["swap_ra"] == 0
+    assert g("write", "/proc/sys/vm/page-cluster", "3").exit_code == 0
+    on = replay(g, trace, "--memory-max", "2M")
+    c = on["counters"]
+    # a sequential scan: the window grows with the hits, and nearly every page read ahead is used
+    assert c["swap_ra"] > 1000 and c["swap_ra_hit"] > 0.9 * c["swap_ra"]
+    assert on["counters"]["pgmajfault"] < 0.8 * off["counters"]["pgmajfault"]
+    assert on["corrupt_pages"] == 0
+    vm = dict(line.split() for line in g("cat", "/proc/vmstat").output.splitlines())
+    assert int(vm["swap_ra_hit"]) == c["swap_ra_hit"]
