@@ -124,7 +124,7 @@ def _format_summary(s) -> str:
         f"sweep {s.spec}: {s.points} points" + (f", {s.engine}" if s.engine else ""),
         f"{s.ok} ok, {s.failed} failed, {s.already_done} already done"
         + (f", {s.to_run - s.ok - s.failed} not run" if s.interrupted else "")
-        + f" in {s.elapsed:.1f} s{rate}",
+        + (f" in {s.elapsed:.1f} s{rate}" if s.to_run else ": nothing to run"),
         f"results {s.results}" + (f" (and {s.other_rows} rows of points not in this grid)"
                                   if s.other_rows else ""),
     ]

@@ -55,14 +55,23 @@ def load_table(path: Path) -> Table:
     return Table(path, ok)
 
 
+def column(table: Table, name: str, option: str) -> str:
+    """An axis by its name, or a /sys path axis by its last component (max_pool_percent)."""
+    if name in table.inputs:
+        return name
+    matches = [n for n in table.inputs if n.startswith("/") and n.rsplit("/", 1)[1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    raise ToolError(f"{option} {name}: no such axis (axes: {', '.join(table.inputs)})", 2)
+
+
 def _parse_where(table: Table, where: Sequence[str]) -> list[tuple[str, str]]:
     out = []
     for item in where:
         name, sep, value = item.partition("=")
-        if not sep or name not in table.inputs:
-            raise ToolError(f"--where {item!r}: expected AXIS=VALUE with AXIS one of "
-                            f"{', '.join(table.inputs)}", 2)
-        out.append((name, value))
+        if not sep:
+            raise ToolError(f"--where {item!r}: expected AXIS=VALUE", 2)
+        out.append((column(table, name, "--where"), value))
     return out
 
 
@@ -104,8 +113,8 @@ def choose(table: Table, x: str | None, y: str | None, by: str | None,
         numeric = [n for n in varying if n != "trace" and all(_number(r.get(n)) is not None for r in rows)]
         candidates = numeric or [n for n in varying if n != "trace"] or varying or table.inputs
         x = candidates[0]
-    elif x not in table.inputs:
-        raise ToolError(f"--x {x}: no such axis (axes: {', '.join(table.inputs)})", 2)
+    else:
+        x = column(table, x, "--x")
     if y is None:
         y = next((f for f in table.figures if all(_number(r.get(f)) is not None for r in rows)), None)
         if y is None:
@@ -114,8 +123,8 @@ def choose(table: Table, x: str | None, y: str | None, by: str | None,
         raise ToolError(f"--y {y}: no such figure (figures: {', '.join(table.figures)})", 2)
     if by is None:
         by = next((n for n in ("design", "trace", "compressor") if n in varying and n != x), None)
-    elif by not in table.inputs:
-        raise ToolError(f"--by {by}: no such axis (axes: {', '.join(table.inputs)})", 2)
+    else:
+        by = column(table, by, "--by")
     return x, y, by, rows
 
 
@@ -178,7 +187,7 @@ def plot_results(path: Path, png: Path, *, x: str | None = None, y: str | None =
     ax.grid(True, alpha=0.3)
     if len(lines) > 1 or group_names:
         ax.legend(fontsize="small", title=by if by and not others else None)
-    ax.set_title(title or f"{y} against {x}: {path.name}")
+    ax.set_title(title or f"{y} against {x.rsplit('/', 1)[-1]}: {path.name}")
     fig.tight_layout()
     tmp = png.with_name(f".{png.name}.tmp")
     try:
@@ -208,7 +217,7 @@ def export_csv(path: Path, out: Path, *, failed: bool = False) -> int:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(columns)
             for r in rows:
-                w.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), list | dict)
+                w.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), list | dict | bool)
                             else r[c] for c in columns])
         os.replace(tmp, out)
     except OSError as e:

@@ -212,8 +212,8 @@ def run_sweep(spec: Spec, options: SweepOptions, *,
             try:
                 if todo:
                     engine.start()
-                summary.engine = engine.describe()
-                summary.workers = engine.workers
+                    summary.engine = engine.describe()
+                    summary.workers = engine.workers
                 if on_start is not None:
                     on_start(summary)
                 engine.run(todo, report)

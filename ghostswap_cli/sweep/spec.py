@@ -168,7 +168,7 @@ def load_spec(path: Path, overrides: Sequence[str] = (), results: Path | None = 
         raise SpecError(f"{where}: no traces: add a [traces] table")
     mode = raw.get("mode")
     if mode is None:
-        mode = "designs" if "design" in fixed_raw or "design" in axes_raw else "replay"
+        mode = _infer_mode([*fixed_raw, *axes_raw])
     if mode not in MODES:
         raise SpecError(f"{where}: mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "designs" and "design" not in fixed_raw and "design" not in axes_raw:
@@ -208,6 +208,14 @@ def load_spec(path: Path, overrides: Sequence[str] = (), results: Path | None = 
         raise SpecError(f"{where}: allow_dirs must be a list of folders")
     return Spec(path=path, mode=mode, results=results, figures=list(figures), traces=traces,
                 settings=settings, axes=axes, allow_dirs=[base / d for d in allow])
+
+
+def _infer_mode(names: list[str]) -> str:
+    """designs when a name only the lab knows is set (design, pool_limit, a model parameter)."""
+    from ghostswap_cli.designs import ALL_PARAMS
+
+    lab_only = {n for n, modes in SWEEP_NAMES.items() if modes == ("designs",)} | set(ALL_PARAMS)
+    return "designs" if lab_only & set(names) else "replay"
 
 
 def _table(where: str, raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -344,12 +352,16 @@ def _canonical(kind: str, name: str, value: Any, mode: str) -> Any:
         text = _text(value)
         try:
             checked = parse_machine_value(name, text)
-        except ValueError:
+        except ValueError as first:
             # as `kernel reset --ram 4G`: a size where the machine wants bytes
             try:
-                checked = parse_machine_value(name, str(_size(value)))
+                size = _size(value)
             except ValueError:
-                raise ValueError(str(parse_error(name, text))) from None
+                raise ValueError(str(first).removeprefix(f"{name}: ")) from None
+            try:
+                checked = parse_machine_value(name, str(size))
+            except ValueError as e:
+                raise ValueError(str(e).removeprefix(f"{name}: ")) from None
         return int(checked) if checked.isdigit() else checked
     if kind == "lab":
         from ghostswap_cli.designs import ALL_PARAMS, ParamError
@@ -363,16 +375,6 @@ def _canonical(kind: str, name: str, value: Any, mode: str) -> Any:
             raise ValueError("one value, not a list")
         return value
     raise AssertionError(kind)  # pragma: no cover
-
-
-def parse_error(name: str, text: str) -> str:
-    from ghostswap_cli.kernel.params import parse_machine_value
-
-    try:
-        parse_machine_value(name, text)
-    except (ValueError, TypeError) as e:
-        return str(e).removeprefix(f"{name}: ")
-    return "invalid value"  # pragma: no cover
 
 
 def _text(value: Any) -> str:
