@@ -97,7 +97,7 @@ def run(app: App, spec_path: Path, sets: tuple[str, ...], results: Path | None, 
     if summary.interrupted:
         signum = signal.Signals[summary.interrupted]
         left = summary.to_run - summary.ok - summary.failed
-        term.error(f"sweep stopped by {summary.interrupted}: {left} points not run; "
+        term.error(f"sweep stopped by {summary.interrupted}: {left} point{'s' if left != 1 else ''} not run; "
                    f"continue with: ghostswap sweep {spec_path} --resume")
         raise SystemExit(128 + signum)
     if summary.failed:

@@ -44,8 +44,36 @@ def init_worker() -> None:
             raise SystemExit(1)
 
 
+_scratch: set[str] = set()  # temporary directories of the point running now
+
+
 def _exit_on_term(_signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signal.SIGTERM)  # unwinds, so the point's temporary directory goes
+    # not SystemExit: the pool's worker loop would catch it, send it back as the point's result
+    # and wait for the next point; remove what the point made and go
+    import shutil
+
+    for path in list(_scratch):
+        shutil.rmtree(path, ignore_errors=True)
+    os._exit(128 + signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str):
+    """A temporary directory that a SIGTERM at any moment still removes: it is registered
+    before anyone writes to it and forgotten only once it is gone."""
+    import shutil
+
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        tmp = tempfile.mkdtemp(prefix=prefix)
+        _scratch.add(tmp)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _scratch.discard(tmp)
 
 
 def run_point(payload: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +171,7 @@ def replay_point(payload: dict[str, Any], trace: Path) -> dict[str, Any]:
             ghost_size = value
         elif kind == "real_size":
             real_sizes = list(value)
-    with tempfile.TemporaryDirectory(prefix="ghostswap-sweep-") as tmp:
+    with scratch_dir("ghostswap-sweep-") as tmp:
         state = Path(tmp) / "state"
         reset_state(state, machine, keep_machine=False)
         with open_kernel(state) as k:
@@ -193,7 +221,12 @@ def designs_point(payload: dict[str, Any], trace: Path) -> dict[str, Any]:
     options.designs = (design,)
     options.params = params
     options.allow_dirs = payload["allow_dirs"]
-    report = run_lab(trace, options)
+    with scratch_dir("ghostswap-sweep-") as tmp:
+        saved, tempfile.tempdir = tempfile.tempdir, tmp  # the lab's own scratch goes in ours
+        try:
+            report = run_lab(trace, options)
+        finally:
+            tempfile.tempdir = saved
     table = report.to_json()
     table.update(report.designs[design])
     return pick(table, payload["figures"])

@@ -48,14 +48,25 @@ def grid(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dask_cluster():
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
     """One LocalCluster (two single-threaded worker processes) for the module: starting one
-    costs seconds."""
+    costs seconds. Its workers' temporary files go to a pytest folder (``.tmpdir``)."""
     distributed = pytest.importorskip("distributed")
     import logging
+    import os
 
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+    tmpdir = tmp_path_factory.mktemp("dask-workers")
+    old = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmpdir)  # read by the worker processes as they start
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=logging.ERROR)
+    finally:
+        if old is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = old
+    cluster.tmpdir = tmpdir
     try:
         yield cluster
     finally:
