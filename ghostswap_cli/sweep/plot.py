@@ -172,8 +172,8 @@ def plot_results(path: Path, png: Path, *, x: str | None = None, y: str | None =
             pts = sorted((_number(r.get(x)), _number(r.get(y))) for r in members)
             xs = [p[0] / (1 << 20) if size_x else p[0] for p in pts]
         else:
-            pts = sorted(((categories.index(_label_value(x, r.get(x))), _number(r.get(y)))
-                          for r in members))
+            pts = sorted((categories.index(_label_value(x, r.get(x))), _number(r.get(y)))
+                          for r in members)
             xs = [p[0] for p in pts]
         ys = [p[1] for p in pts]
         label = ", ".join(f"{n}={_label_value(n, json.loads(v))}" if n != by else
