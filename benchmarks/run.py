@@ -551,7 +551,22 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
             f"Peak RSS ratio, longer over shorter trace: **{s['long_replay_rss_ratio']}**.",
             "",
         ]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + _other_sections(path, lines))
+
+
+def _other_sections(path: Path, lines: list[str]) -> str:
+    """Sections of the old RESULTS.md that this run did not write (another benchmark's, such
+    as benchmarks/sweep.py's), kept at the end."""
+    import re
+
+    try:
+        old = path.read_text()
+    except FileNotFoundError:
+        return ""
+    mine = {line for line in lines if line.startswith("## ")}
+    parts = re.split(r"(?m)^(?=## )", old)[1:]
+    kept = [p.rstrip("\n") + "\n" for p in parts if p.split("\n", 1)[0] not in mine]
+    return "".join("\n" + p for p in kept)
 
 
 def main(argv: list[str] | None = None) -> int:
