@@ -11,6 +11,8 @@ import collections
 import logging
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -126,6 +128,8 @@ class DaskEngine:
         self.cluster: Any = None
         self.workers = 0
         self.futures: list[Any] = []
+        self.scratch: str | None = None
+        self.config: Any = None
 
     def describe(self) -> str:
         where = f"scheduler {self.scheduler}" if self.scheduler else "a LocalCluster"
@@ -138,9 +142,15 @@ class DaskEngine:
             if self.scheduler:
                 self.client = Client(self.scheduler, timeout="10s")
             else:
+                # the workers' scratch space, removed with the cluster
+                self.scratch = tempfile.mkdtemp(prefix="ghostswap-dask-")
+                import dask
+
+                self.config = dask.config.set({"temporary-directory": self.scratch})
                 self.cluster = LocalCluster(
                     n_workers=self.jobs, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR)
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                    local_directory=self.scratch)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             self.close()
@@ -195,3 +205,9 @@ class DaskEngine:
             client.close()
         if cluster is not None:
             cluster.close()
+        if self.config is not None:
+            self.config.__exit__(None, None, None)
+            self.config = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None

@@ -23,7 +23,7 @@ LIB = EXAMPLES / "lib.sh"  # sourced by every script
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
-            "capture-and-replay.sh", "compare-compressors.sh"}
+            "capture-and-replay.sh", "compare-compressors.sh", "sweep-grid.sh"}
 
 
 def needs(script: Path) -> list[str]:
@@ -242,3 +242,30 @@ def test_compare_compressors(run_example):
     assert peak["zstd"] < peak["lz4"]
     # the same pages reach zswap whatever compresses them
     assert len({r[2] for r in rows.values()}) == 1
+
+
+def test_sweep_grid(run_example):
+    out = run_example("sweep-grid.sh")
+    first = outputs_of(out, "sweep grid.toml --jobs 2")[0]
+    assert "16 points, process pool of 2 workers" in first and "16 ok, 0 failed" in first
+    assert "16 already done: nothing to run" in outputs_of(out, "sweep grid.toml --resume")[0]
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        assert "Dask is not installed" in out
+    else:
+        dask = outputs_of(out, "sweep grid.toml --engine dask --jobs 2 -o dask.jsonl")[0]
+        assert "Dask, a LocalCluster, 2 workers" in dask and "16 ok, 0 failed" in dask
+        assert "16 of 16 rows identical on the process pool and on Dask" in out
+    plot = [o for c, o in blocks(out) if c.startswith("sweep plot")][0]
+    assert "rejected.pool_limit against max_pool_percent, 4 lines" in plot
+    table = out[out.index("trace,compressor,max_pool_percent"):].splitlines()
+    rows = [r.split(",") for r in table[1:17]]
+    assert len(rows) == 16
+    rejected = {(r[0], r[1], int(r[2])): int(r[4]) for r in rows}
+    for trace in ("skewed", "flat"):
+        for c in ("lz4", "zstd"):
+            # a bigger pool turns fewer pages away, down to none
+            series = [rejected[trace, c, p] for p in (1, 2, 3, 4)]
+            assert series == sorted(series, reverse=True) and series[0] > 0 and series[-1] == 0
+        assert rejected[trace, "zstd", 1] < rejected[trace, "lz4", 1]  # zstd packs tighter

@@ -58,9 +58,13 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
     tmpdir = tmp_path_factory.mktemp("dask-workers")
     old = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(tmpdir)  # read by the worker processes as they start
+    import dask
+
     try:
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+        with dask.config.set({"temporary-directory": str(tmpdir)}):
+            cluster = distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR)
     finally:
         if old is None:
             del os.environ["TMPDIR"]
