@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,15 +189,7 @@ def plot_results(path: Path, png: Path, *, x: str | None = None, y: str | None =
         ax.legend(fontsize="small", title=by if by and not others else None)
     ax.set_title(title or f"{y} against {x.rsplit('/', 1)[-1]}: {path.name}")
     fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, png)
-    except OSError as e:
-        raise ToolError(f"{png}: {e.strerror}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    replace_file(png, lambda tmp: fig.savefig(tmp, format="png"))
     return f"{y} against {x}, {len(lines)} line{'s' if len(lines) != 1 else ''}" + (
         f" by {', '.join(group_names)}" if group_names else "")
 
@@ -211,18 +203,28 @@ def export_csv(path: Path, out: Path, *, failed: bool = False) -> int:
     columns: list[str] = []
     for r in rows:
         columns += [c for c in r if c not in columns]
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(columns)
             for r in rows:
-                w.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r.get(c), list | dict | bool)
-                            else r[c] for c in columns])
-        os.replace(tmp, out)
+                w.writerow(["" if r.get(c) is None else json.dumps(r[c])
+                            if isinstance(r.get(c), list | dict | bool) else r[c] for c in columns])
+
+    replace_file(out, write)
+    return len(rows)
+
+
+def replace_file(path: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary file beside ``path``, then rename it over ``path``: a failure
+    leaves no half-written file (and any old one as it was)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
     except OSError as e:
-        raise ToolError(f"{out}: {e.strerror}") from None
+        raise ToolError(f"{path}: {e.strerror}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
-    return len(rows)
