@@ -437,11 +437,12 @@ def designs_figure_names() -> set[str]:
 def known_figure(mode: str, name: str) -> bool:
     """A report field, or a dotted path into one of its tables (``rejected.pool_limit``,
     ``counters.pswpout``, ``profile.p99``, ``config.ghost_size_bytes``)."""
+    head, dot, tail = name.partition(".")
     if mode == "replay":
-        return name in replay_figure_names() or name.split(".")[0] in ("rejected", "counters") \
-            and name.count(".") == 1
-    return name in designs_figure_names() or name.split(".")[0] in ("profile", "config", "oracle") \
-        and name.count(".") == 1
+        names, tables = replay_figure_names(), ("rejected", "counters")
+    else:
+        names, tables = designs_figure_names(), ("profile", "config", "oracle")
+    return name in names or (bool(dot) and head in tables and bool(tail) and "." not in tail)
 
 
 def point_key(payload: dict[str, Any]) -> str:
