@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -52,6 +53,7 @@ def _format_axes(row: dict[str, Any]) -> str:
 @click.option("--ship", is_flag=True, help="Send each trace's bytes to every Dask worker once, for workers without the spec's file system.")
 @click.option("--resume", is_flag=True, help="Continue an existing results file: run only points without an ok row.")
 @click.option("--overwrite", is_flag=True, help="Empty an existing results file first.")
+@click.option("--scratch", type=click.Path(file_okay=False, exists=True), metavar="DIR", help="Where points make their throwaway kernels, e.g. a tmpfs such as /dev/shm [default: $TMPDIR of each worker].")
 @click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True, metavar="N", help="Run a point again up to N times when its worker dies.")
 @click.option("--list", "list_only", is_flag=True, help="Print the points (key, trace, axes, done or not) and run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -59,7 +61,7 @@ def _format_axes(row: dict[str, Any]) -> str:
 @pass_app
 def run(app: App, spec_path: Path, sets: tuple[str, ...], results: Path | None, engine: str,
         jobs: int | None, scheduler: str | None, ship: bool, resume: bool, overwrite: bool,
-        retries: int, list_only: bool, as_json: bool, no_progress: bool) -> None:
+        scratch: str | None, retries: int, list_only: bool, as_json: bool, no_progress: bool) -> None:
     """Run every point of the grid in SPEC (a TOML file) that the results file does not hold
     yet, each in its own throwaway state directory, and append one JSON line per point.
 
@@ -86,7 +88,8 @@ def run(app: App, spec_path: Path, sets: tuple[str, ...], results: Path | None, 
             _list_points(app, spec, plan(spec), as_json)
             return
         options = SweepOptions(engine=engine, jobs=jobs, scheduler=scheduler, ship=ship,
-                               resume=resume, overwrite=overwrite, retries=retries)
+                               resume=resume, overwrite=overwrite, retries=retries,
+                               scratch=os.path.abspath(scratch) if scratch else None)
         show_bar = not no_progress and term.is_interactive(sys.stderr)
         with _Progress(app, show_bar) as progress:
             summary = run_sweep(spec, options, on_start=progress.start, on_row=progress.row)

@@ -58,14 +58,14 @@ def _exit_on_term(_signum: int, _frame: object) -> None:
 
 
 @contextlib.contextmanager
-def scratch_dir(prefix: str):
+def scratch_dir(prefix: str, folder: str | None = None):
     """A temporary directory that a SIGTERM at any moment still removes: it is registered
     before anyone writes to it and forgotten only once it is gone."""
     import shutil
 
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        tmp = tempfile.mkdtemp(prefix=prefix)
+        tmp = tempfile.mkdtemp(prefix=prefix, dir=folder)
         _scratch.add(tmp)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -171,7 +171,7 @@ def replay_point(payload: dict[str, Any], trace: Path) -> dict[str, Any]:
             ghost_size = value
         elif kind == "real_size":
             real_sizes = list(value)
-    with scratch_dir("ghostswap-sweep-") as tmp:
+    with scratch_dir("ghostswap-sweep-", payload.get("scratch")) as tmp:
         state = Path(tmp) / "state"
         reset_state(state, machine, keep_machine=False)
         with open_kernel(state) as k:
@@ -221,7 +221,7 @@ def designs_point(payload: dict[str, Any], trace: Path) -> dict[str, Any]:
     options.designs = (design,)
     options.params = params
     options.allow_dirs = payload["allow_dirs"]
-    with scratch_dir("ghostswap-sweep-") as tmp:
+    with scratch_dir("ghostswap-sweep-", payload.get("scratch")) as tmp:
         saved, tempfile.tempdir = tempfile.tempdir, tmp  # the lab's own scratch goes in ours
         try:
             report = run_lab(trace, options)

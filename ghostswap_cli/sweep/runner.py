@@ -46,6 +46,7 @@ class SweepOptions:
     resume: bool = False
     overwrite: bool = False
     retries: int = 1
+    scratch: str | None = None  # where points make their kernels [default: the worker's TMPDIR]
 
 
 @dataclasses.dataclass
@@ -192,6 +193,8 @@ def run_sweep(spec: Spec, options: SweepOptions, *,
         keys = {p.key for p in points}
         done = {k for k, row in latest.items() if row["status"] == "ok"}
         todo = [p for p in points if p.key not in done]
+        for p in todo:
+            p.payload["scratch"] = options.scratch  # not an input: the key does not hold it
         summary.already_done = len(points) - len(todo)
         summary.other_rows = len(set(latest) - keys)
         summary.to_run = len(todo)

@@ -206,3 +206,16 @@ def test_plot_and_export(run_cli, finished_grid: Path, tmp_path: Path):
     lines = results.with_suffix(".csv").read_text().splitlines()
     assert lines[0] == "key,trace,compressor,max_pool_percent,status," + ",".join(FIGURES)
     assert len(lines) == 9
+
+
+def test_scratch_folder_holds_the_points_kernels_and_is_left_empty(run_cli, tmp_path: Path):
+    spec = write_spec(tmp_path, '[traces]\nt = { synth = { events = 300, working-set = 100 } }\n'
+                      '[axes]\ncompressor = ["lz4", "zstd"]\n')
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert run_cli("sweep", spec, "-o", tmp_path / "a.jsonl").exit_code == 0
+    assert run_cli("sweep", spec, "-o", tmp_path / "b.jsonl", "--scratch", scratch).exit_code == 0
+    assert by_key(tmp_path / "a.jsonl") == by_key(tmp_path / "b.jsonl")  # not an input
+    assert list(scratch.iterdir()) == []
+    r = run_cli("sweep", spec, "--scratch", tmp_path / "missing")
+    assert r.exit_code == 2 and "does not exist" in r.stderr
