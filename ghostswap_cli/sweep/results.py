@@ -82,10 +82,12 @@ class ResultsFile:
 def open_results(path: Path, *, resume: bool, overwrite: bool) -> Iterator[tuple[ResultsFile, list[dict[str, Any]]]]:
     """Lock ``path`` and yield it with the rows already there (``resume``), or emptied
     (``overwrite``); refuse to mix a new sweep into an existing file otherwise."""
+    existed = path.exists()
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as e:
         raise ToolError(f"{path}: {e.strerror}") from None
+    ok = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,5 +107,10 @@ def open_results(path: Path, *, resume: bool, overwrite: bool) -> Iterator[tuple
             if whole < size:
                 os.ftruncate(fd, whole)  # the torn line of a killed sweep: that point runs again
         yield ResultsFile(path, fd), rows
+        ok = True
     finally:
+        if not ok and not existed and os.fstat(fd).st_size == 0:
+            # a sweep that could not start leaves no empty results file behind
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         os.close(fd)

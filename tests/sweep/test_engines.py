@@ -56,3 +56,16 @@ def test_without_dask_one_line_says_how_to_install_it(grid: Path):
     assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr == "ghostswap: --engine dask needs Dask: pip install 'ghostswap[dask]'\n"
     assert not grid.with_suffix(".jsonl").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_leaves_nothing(run_cli, grid: Path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = run_cli("sweep", grid, "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"ghostswap: tcp://127.0.0.1:{port}: cannot reach the Dask scheduler")
+    assert r.stderr.count("\n") == 1
+    assert not grid.with_suffix(".jsonl").exists()
