@@ -269,3 +269,13 @@ def test_sweep_grid(run_example):
             series = [rejected[trace, c, p] for p in (1, 2, 3, 4)]
             assert series == sorted(series, reverse=True) and series[0] > 0 and series[-1] == 0
         assert rejected[trace, "zstd", 1] < rejected[trace, "lz4", 1]  # zstd packs tighter
+    # the README's plot was drawn from these very rows (docs/sweep-grid.jsonl)
+    import json
+
+    docs = [json.loads(line) for line in (ROOT / "docs" / "sweep-grid.jsonl").read_text().splitlines()]
+    assert {(r["trace"], r["compressor"], r["max_pool_percent"]): r["rejected.pool_limit"]
+            for r in docs} == rejected
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/sweep-pool-limit.png)" in readme
+    assert ("ghostswap sweep plot docs/sweep-grid.jsonl -o\ndocs/sweep-pool-limit.png -x "
+            "max_pool_percent -y rejected.pool_limit") in readme

@@ -219,3 +219,14 @@ def test_scratch_folder_holds_the_points_kernels_and_is_left_empty(run_cli, tmp_
     assert list(scratch.iterdir()) == []
     r = run_cli("sweep", spec, "--scratch", tmp_path / "missing")
     assert r.exit_code == 2 and "does not exist" in r.stderr
+
+
+def test_the_readme_plot_is_what_sweep_plot_draws(run_cli, tmp_path: Path):
+    pytest.importorskip("matplotlib")
+    root = Path(__file__).resolve().parents[2]
+    png = tmp_path / "again.png"
+    r = run_cli("sweep", "plot", root / "docs" / "sweep-grid.jsonl", "-o", png, "-x",
+                "max_pool_percent", "-y", "rejected.pool_limit")
+    assert r.exit_code == 0, r.output
+    assert "4 lines by trace, compressor" in r.stderr
+    assert png_size(png) == png_size(root / "docs" / "sweep-pool-limit.png")
