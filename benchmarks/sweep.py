@@ -9,8 +9,9 @@ other (the baseline: no engine at all), then on the process pool and on a Dask L
 
 - points per second of each engine at 1 and 2 workers; scaling efficiency = (points/s at 2
   workers) / (2 × points/s at 1 worker);
-- engine overhead per point = (engine time at 1 worker − in-process time) / points: what the
-  engine adds to each point (process start-up, pickling, scheduling, the results file);
+- engine overhead per point = (wall time of the run − time inside the points, as measured in
+  the workers, per worker) / points: what the engine adds to each point (process start-up,
+  pickling, scheduling, the results file);
 - the Dask LocalCluster's start-up, measured apart (a sweep against a running cluster does not
   pay it).
 
@@ -29,7 +30,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SECTION = "## Sweep engines"
-TINY = 20  # events per trace of the grid that measures the engines' own cost
 
 GRID = """\
 figures = ["compression_ratio", "pool_peak_size", "stored_pages", "rejected.pool_limit"]
@@ -78,17 +78,30 @@ def in_process(spec_path: Path) -> tuple[float, dict]:
     return seconds, rows
 
 
-def on_engine(engine, points) -> tuple[float, float, dict]:
-    """(start-up seconds, run seconds, rows): rows are appended to a results file as a sweep
-    does, so the run time includes writing them."""
+def timed_point(payload: dict) -> dict:
+    """run_point, and how long it took inside the worker."""
+    from ghostswap_cli.sweep.point import run_point
+
+    t0 = time.perf_counter()
+    outcome = dict(run_point(payload))
+    outcome["seconds"] = time.perf_counter() - t0
+    return outcome
+
+
+def on_engine(engine, points) -> tuple[float, float, dict, float]:
+    """(start-up seconds, run seconds, rows, seconds inside the points): rows are appended to a
+    results file as a sweep does, so the run time includes writing them."""
     from ghostswap_cli.sweep.results import open_results
     from ghostswap_cli.sweep.runner import make_row
 
+    engine.run_point = timed_point
+    inside = [0.0]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="ghostswap-bench-sweep-") as tmp, \
             open_results(Path(tmp) / "r.jsonl", resume=False, overwrite=True) as (out, _):
 
         def report(point, outcome):
+            inside[0] += outcome.pop("seconds", 0.0)
             row = make_row(point, outcome)
             out.append(row)
             rows[point.key] = row
@@ -101,7 +114,7 @@ def on_engine(engine, points) -> tuple[float, float, dict]:
         finally:
             t2 = time.perf_counter()
             engine.close()
-    return t1 - t0, t2 - t1, rows
+    return t1 - t0, t2 - t1, rows, inside[0]
 
 
 def machine() -> dict[str, str]:
@@ -143,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         # whatever else the machine is doing; the best of each counts
         best_in = float("inf")
         reference: dict = {}
-        results: dict[tuple[str, int], tuple[float, float]] = {}
+        # (name, workers) -> best (start-up, run, run - time inside the points)
+        results: dict[tuple[str, int], tuple[float, float, float]] = {}
         for round_ in range(1, args.repeat + 1):
             t, rows = in_process(spec.path)
             reference = reference or rows
@@ -152,29 +166,17 @@ def main(argv: list[str] | None = None) -> int:
             best_in = min(best_in, t)
             print(f"round {round_}: in process {t:.2f} s for {n} points", flush=True)
             for name, workers, make in configs:
-                start, run, rows = on_engine(make(workers), points)
+                start, run, rows, inside = on_engine(make(workers), points)
                 if rows != reference:
                     raise SystemExit(f"{name}, {workers} workers: rows differ from in-process")
-                old = results.get((name, workers), (float("inf"), float("inf")))
-                results[name, workers] = (min(old[0], start), min(old[1], run))
+                # what the engine adds: its run's time not spent inside a point (per worker)
+                added = run - inside / workers
+                old = results.get((name, workers), (float("inf"),) * 3)
+                results[name, workers] = (min(old[0], start), min(old[1], run), min(old[2], added))
                 print(f"round {round_}: {name}, {workers} worker(s): start {start:.2f} s, run "
-                      f"{run:.2f} s, {n / run:.2f} points/s", flush=True)
-        # the engine's own cost, nearly alone: the same grid with traces of TINY events, where a
-        # point is little more than booting its kernel
-        tiny_spec, tiny_points = _points(Path(tmp), TINY, "tiny.toml")
-        tiny: dict[str, float] = {}
-        for round_ in range(1, args.repeat + 1):
-            t, tiny_rows = in_process(tiny_spec.path)
-            tiny["in process"] = min(tiny.get("in process", float("inf")), t)
-            for name, workers, make in configs:
-                if workers == 1:
-                    _, run, rows = on_engine(make(1), tiny_points)
-                    if rows != tiny_rows:
-                        raise SystemExit(f"{name}: rows of the tiny grid differ")
-                    tiny[name] = min(tiny.get(name, float("inf")), run)
-            print(f"round {round_}: tiny points: " + ", ".join(f"{k} {v:.2f} s" for k, v in tiny.items()),
-                  flush=True)
-    lines = section(info, n, args.events, best_in, results, args.repeat, tiny)
+                      f"{run:.2f} s ({inside:.2f} s inside the points), {n / run:.2f} points/s",
+                      flush=True)
+    lines = section(info, n, args.events, best_in, results, args.repeat)
     print("\n".join(lines))
     if not args.no_write:
         write_section(HERE / "RESULTS.md", lines)
@@ -183,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def section(info: dict[str, str], n: int, events: int, best_in: float,
-            results: dict[tuple[str, int], tuple[float, float]], repeat: int,
-            tiny: dict[str, float]) -> list[str]:
+            results: dict[tuple[str, int], tuple[float, float, float]], repeat: int) -> list[str]:
     import datetime
 
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -205,30 +206,29 @@ def section(info: dict[str, str], n: int, events: int, best_in: float,
         "share of the other load).",
         "",
         "| engine | workers | start-up (s) | run (s) | points/s | scaling efficiency | "
-        "overhead per point (ms) | overhead per tiny point (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "engine overhead per point (ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(k[0] for k in results):
         one = results[name, 1][1]
         two = results[name, 2][1]
         eff = (n / two) / (2 * n / one)
         for workers in (1, 2):
-            start, run = results[name, workers]
-            over = f"{(one - best_in) / n * 1000:.0f}" if workers == 1 else "-"
-            small = (f"**{(tiny[name] - tiny['in process']) / n * 1000:.0f}**"
-                     if workers == 1 and name in tiny else "-")
+            start, run, added = results[name, workers]
             lines.append(f"| {name} | {workers} | {start:.2f} | {run:.2f} | {n / run:.2f} | "
-                         + (f"**{eff:.2f}**" if workers == 2 else "-") + f" | {over} | {small} |")
+                         + (f"**{eff:.2f}**" if workers == 2 else "-")
+                         + f" | **{added / n * 1000:.0f}** |")
     lines += [
         "",
         "Start-up: the process pool's workers are spawned as the first points are submitted, so "
         "their start is inside *run*; the LocalCluster's start (scheduler and worker processes) is "
-        "apart, and a sweep given `--scheduler` of a running cluster does not pay it. Overhead "
-        "per point: (1-worker run − in-process time) / points, on this grid and on the same grid "
-        f"with traces of {TINY} events (in process: {tiny.get('in process', 0):.2f} s for {n} "
-        "points), where a point is little more than booting its kernel, so that the engine's own "
-        "cost (process start, pickling, scheduling, the results file) is nearly all there is and "
-        "the noise of the replays does not swamp it.",
+        "apart, and a sweep given `--scheduler` of a running cluster does not pay it. Engine "
+        "overhead per point: each point's time inside its worker is measured there (the same "
+        "`run_point` a sweep runs, in-process in the worker); the overhead is the run's wall time "
+        "less that time (divided by the workers), per point: process start-up and imports, "
+        "pickling, scheduling, waiting for a free worker at the end, and writing the row. Both "
+        "sides are measured in the same run, so the noise of the machine mostly cancels; set "
+        "against the in-process figure above, it says what share of a point the engine costs.",
         "",
     ]
     return lines

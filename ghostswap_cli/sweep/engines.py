@@ -40,6 +40,7 @@ class ProcessPoolEngine:
     """``--jobs N`` worker processes on this machine (``spawn``ed: no state inherited)."""
 
     name = "pool"
+    run_point = staticmethod(run_point)  # what a worker runs (a benchmark times it)
 
     def __init__(self, jobs: int, retries: int = 1) -> None:
         self.workers = jobs
@@ -64,7 +65,7 @@ class ProcessPoolEngine:
             # a few queued per worker: enough to keep them busy, few to lose on a kill
             while pending and len(in_flight) < 2 * self.workers:
                 point = pending.popleft()
-                in_flight[self.executor.submit(run_point, point.payload)] = point
+                in_flight[self.executor.submit(self.run_point, point.payload)] = point
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:
@@ -114,6 +115,7 @@ class DaskEngine:
     LocalCluster of ``jobs`` single-threaded worker processes."""
 
     name = "dask"
+    run_point = staticmethod(run_point)
 
     def __init__(self, scheduler: str | None, jobs: int, retries: int = 1, ship: bool = False) -> None:
         try:
@@ -181,7 +183,7 @@ class DaskEngine:
             self.futures = client.map(run_point_shipped, payloads, datas, key=keys,
                                       retries=self.retries, pure=False)
         else:
-            self.futures = client.map(run_point, payloads, key=keys, retries=self.retries,
+            self.futures = client.map(self.run_point, payloads, key=keys, retries=self.retries,
                                       pure=False)
         by_key = dict(zip(keys, points, strict=True))
         for future in as_completed(self.futures):
