@@ -552,10 +552,24 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
             f"Peak RSS ratio, longer over shorter trace: **{s['long_replay_rss_ratio']}**.",
             "",
         ]
-    # sections other benchmark scripts keep here (e.g. benchmarks/record.py) survive a rerun
-    old = path.read_text() if path.exists() else ""
-    blocks = [m.group(0) for m in re.finditer(r"<!-- (\w+): begin -->.*?<!-- \1: end -->\n", old, re.S)]
-    path.write_text("\n".join(lines) + ("\n\n" + "\n".join(blocks) if blocks else ""))
+    path.write_text("\n".join(lines) + _other_sections(path, lines))
+
+
+def _other_sections(path: Path, lines: list[str]) -> str:
+    """What the old RESULTS.md holds that this run did not write, kept at the end: blocks
+    between ``<!-- NAME: begin/end -->`` markers (benchmarks/record.py's) and ``## `` sections
+    of other benchmarks (such as benchmarks/sweep.py's)."""
+
+    try:
+        old = path.read_text()
+    except FileNotFoundError:
+        return ""
+    marked = re.compile(r"<!-- (\w+): begin -->.*?<!-- \1: end -->\n", re.S)
+    blocks = [m.group(0) for m in marked.finditer(old)]
+    mine = {line for line in lines if line.startswith("## ")}
+    parts = re.split(r"(?m)^(?=## )", marked.sub("", old))[1:]
+    kept = [p.rstrip("\n") + "\n" for p in parts if p.split("\n", 1)[0] not in mine]
+    return "".join("\n" + p for p in kept) + "".join("\n" + b for b in blocks)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "designs": ("ghostswap_cli.cli.designs", "designs", "Compare swap designs from the RFC debate on one trace."),
     "advise": ("ghostswap_cli.cli.designs", "advise", "Recommend a ghost swapfile size for a trace."),
     "plot": ("ghostswap_cli.cli.plot", "plot", "Plot a replay timeline CSV to a PNG."),
+    "sweep": ("ghostswap_cli.cli.sweep", "sweep", "Run a grid of replays or design-lab runs, locally or on Dask."),
     "completion": ("ghostswap_cli.cli.completion", "completion", "Print a shell completion script."),
     "help": ("ghostswap_cli.cli.helpcmd", "help_command", "Show help for a command."),
 }

@@ -14,7 +14,7 @@ from click.shell_completion import BashComplete, ZshComplete
 
 from ghostswap_cli.cli import cli
 
-SW = {"swaplabel", "swapoff", "swapon", "swapshow"}
+SW = {"swaplabel", "swapoff", "swapon", "swapshow", "sweep"}
 
 
 def complete(words: list[str], incomplete: str) -> list[str]:

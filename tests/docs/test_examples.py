@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is no
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
             "capture-and-replay.sh", "compare-compressors.sh", "linux-6.1.sh",
-            "size-for-a-workload.sh", "record-and-replay.sh"}
+            "size-for-a-workload.sh", "record-and-replay.sh", "sweep-grid.sh"}
 
 
 def needs(script: Path) -> list[str]:
@@ -299,3 +299,40 @@ def test_record_and_replay(run_example):
     s16, s32, diff = (int(x) for x in table["refaults"])
     assert s16 > s32 and diff == s16 - s32  # less memory, more refaults
     assert re.search(r"with 16 MiB less memory the program refaults \d+ more pages", out)
+
+
+def test_sweep_grid(run_example):
+    out = run_example("sweep-grid.sh")
+    first = outputs_of(out, "sweep grid.toml --jobs 2")[0]
+    assert "16 points, process pool of 2 workers" in first and "16 ok, 0 failed" in first
+    assert "16 already done: nothing to run" in outputs_of(out, "sweep grid.toml --resume")[0]
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        assert "Dask is not installed" in out
+    else:
+        dask = outputs_of(out, "sweep grid.toml --engine dask --jobs 2 -o dask.jsonl")[0]
+        assert "Dask, a LocalCluster, 2 workers" in dask and "16 ok, 0 failed" in dask
+        assert "16 of 16 rows identical on the process pool and on Dask" in out
+    plot = [o for c, o in blocks(out) if c.startswith("sweep plot")][0]
+    assert "rejected.pool_limit against max_pool_percent, 4 lines" in plot
+    table = out[out.index("trace,compressor,max_pool_percent"):].splitlines()
+    rows = [r.split(",") for r in table[1:17]]
+    assert len(rows) == 16
+    rejected = {(r[0], r[1], int(r[2])): int(r[4]) for r in rows}
+    for trace in ("skewed", "flat"):
+        for c in ("lz4", "zstd"):
+            # a bigger pool turns fewer pages away, down to none
+            series = [rejected[trace, c, p] for p in (1, 2, 3, 4)]
+            assert series == sorted(series, reverse=True) and series[0] > 0 and series[-1] == 0
+        assert rejected[trace, "zstd", 1] < rejected[trace, "lz4", 1]  # zstd packs tighter
+    # the README's plot was drawn from these very rows (docs/sweep-grid.jsonl)
+    import json
+
+    docs = [json.loads(line) for line in (ROOT / "docs" / "sweep-grid.jsonl").read_text().splitlines()]
+    assert {(r["trace"], r["compressor"], r["max_pool_percent"]): r["rejected.pool_limit"]
+            for r in docs} == rejected
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/sweep-pool-limit.png)" in readme
+    assert ("ghostswap sweep plot docs/sweep-grid.jsonl -o\ndocs/sweep-pool-limit.png -x "
+            "max_pool_percent -y rejected.pool_limit") in readme
