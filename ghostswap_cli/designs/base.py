@@ -48,6 +48,8 @@ __all__ = (
     "DISK",
     "CACHE",
     "SAME_SLOT",
+    "WRITEBACK_FAILS",
+    "MAX_RECLAIM_RETRIES",
 )
 
 
@@ -100,17 +102,21 @@ SHARED_PARAMS: tuple[Param, ...] = (
 
 
 def parse_param_specs(specs: Iterable[str], known: Mapping[str, Param]) -> dict[str, int]:
-    """``["vswap.entry_bytes=64", ...]`` -> ``{key: value}``; :class:`ParamError` if bad."""
+    """``["vswap-48.entry_bytes=64", ...]`` -> ``{key: value}``; :class:`ParamError` if bad.
+
+    ``known`` may map old keys to the Param they were renamed to; values come back under the
+    Param's own key."""
     values: dict[str, int] = {}
     for spec in specs:
         key, sep, text = spec.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ParamError(f"{spec!r}: expected KEY=VALUE (e.g. vswap.entry_bytes=64)")
+            raise ParamError(f"{spec!r}: expected KEY=VALUE (e.g. vswap-24.entry_bytes=32)")
         p = known.get(key)
         if p is None:
-            raise ParamError(f"unknown parameter {key!r}; known: {', '.join(sorted(known))}")
-        values[key] = p.parse(text)
+            names = sorted({q.key for q in known.values()})
+            raise ParamError(f"unknown parameter {key!r}; known: {', '.join(names)}")
+        values[p.key] = p.parse(text)  # an old name (an alias) sets the parameter it names
     return values
 
 
@@ -317,6 +323,8 @@ ROWS: tuple[Row, ...] = (
     Row("written_back", "pages written back", "count"),
     Row("written_direct", "pages written to disk directly", "count"),
     Row("redirect_slots_peak", "slots wasted by redirection, peak", "count"),
+    Row("writeback_failed", "writeback attempts refused (ghost slot)", "count"),
+    Row("shrinker_stalls", "shrinker runs stalled on ghost slots", "count"),
     Row("swapins_direct", "swap-ins direct (1 lookup)", "count"),
     Row("swapins_redirected", "swap-ins redirected (2 lookups)", "count"),
     Row("lookups_per_swapin", "lookups per swap-in, mean", "float"),
@@ -330,6 +338,12 @@ ROWS: tuple[Row, ...] = (
 ZERO, ZSWAP, DISK, CACHE = 0, 1, 2, 3
 #: ``back`` of a DISK page whose data sits in its own (front) slot: nothing to redirect or free.
 SAME_SLOT = -1
+#: what ``writeback_dest_for`` returns for a slot that refuses writeback (a ghost slot under the
+#: RFC: ``zswap_writeback_entry`` returns -EINVAL); the shrink worker rotates the entry and counts
+#: a failure, as ``shrink_memcg_cb`` does.
+WRITEBACK_FAILS = -2
+#: mm/zswap.c: the shrink worker gives up after this many failed attempts in one run
+MAX_RECLAIM_RETRIES = 16
 
 
 class Design:
@@ -351,8 +365,9 @@ class Design:
     def __init__(self, cfg: LabConfig) -> None:
         self.cfg = cfg
         self.p = cfg.params
-        # every design has the per-slot constants under its own name (mainline.slot_params)
-        self.S = self.p[f"{self.name}.static_bytes"]
+        # the per-slot constants under the design's own name (mainline.slot_params); a design
+        # whose figures are not whole bytes a slot (swap-table, vswap-24) has no static_bytes
+        self.S = self.p.get(f"{self.name}.static_bytes", 0)
         self.D = self.p[f"{self.name}.dynamic_bytes"]
         self.C = self.p[f"{self.name}.cluster_slots"]
         self.page_size = cfg.page_size
@@ -373,6 +388,8 @@ class Design:
         self.written_direct = 0
         self.swapins_direct = 0
         self.swapins_redirected = 0
+        self.writeback_failed = 0
+        self.shrinker_stalls = 0
         # samples
         self.samples = 0
         self.meta_sum = 0
@@ -400,6 +417,12 @@ class Design:
         """Where a page leaving zswap (or rejected by it) can be written: ``SAME_SLOT`` (its own
         disk slot), a new slot token reached by redirection, or None (no writeback)."""
         return None
+
+    def writeback_dest_for(self, front: int) -> int | None:
+        """As ``writeback_dest``, for the page whose slot is ``front``; ``WRITEBACK_FAILS`` when
+        that slot refuses writeback while other slots would take it (the RFC's ghost in front of
+        a real swapfile)."""
+        return self.writeback_dest()
 
     def free_back(self, back: int) -> None:
         raise NotImplementedError
@@ -442,16 +465,28 @@ class Design:
 
     def _shrink(self) -> None:
         """The global shrink worker: write back the oldest entries until the pool is at or
-        below the accept threshold, or no entry can be written anywhere."""
+        below the accept threshold, no entry can be written anywhere, or ``MAX_RECLAIM_RETRIES``
+        entries refused (a refused entry goes to the tail of the LRU, as the kernel rotates
+        it). A run that refused entries and wrote none back is a stall."""
         pool = self.pool
         lru = self.lru
+        pages = self.pages
+        failures = wrote = 0
         while pool.pool_pages > self.accept_pages and lru:
-            back = self.writeback_dest()
-            if back is None:
-                return
             vpn = next(iter(lru))
+            rec = pages[vpn]
+            back = self.writeback_dest_for(rec[1])
+            if back is None:
+                break
             del lru[vpn]
-            rec = self.pages[vpn]
+            if back == WRITEBACK_FAILS:
+                lru[vpn] = None
+                self.writeback_failed += 1
+                failures += 1
+                if failures == MAX_RECLAIM_RETRIES:
+                    break
+                continue
+            wrote += 1
             pool.obj_free(rec[3])
             rec[0] = DISK
             rec[2] = back
@@ -460,6 +495,8 @@ class Design:
             self.written_back += 1
             if back != SAME_SLOT:
                 self.n_redirected += 1
+        if failures and not wrote:
+            self.shrinker_stalls += 1
 
     # --- events -------------------------------------------------------------------------------
     def out(self, vpn: int, zero: bool, clen: int) -> None:
@@ -495,8 +532,8 @@ class Design:
             self.lru[vpn] = None
             self.n_zswap += 1
             return
-        back = self.writeback_dest()
-        if back is not None:
+        back = self.writeback_dest_for(front)
+        if back is not None and back != WRITEBACK_FAILS:
             self.pages[vpn] = [DISK, front, back, 0]
             self.n_disk += 1
             self.written_direct += 1
@@ -602,6 +639,8 @@ class Design:
             "rejected_incompressible": self.rejected_incompressible,
             "written_back": self.written_back,
             "written_direct": self.written_direct,
+            "writeback_failed": self.writeback_failed,
+            "shrinker_stalls": self.shrinker_stalls,
             "redirect_slots_peak": self.redirect_peak,
             "swapins_direct": self.swapins_direct,
             "swapins_redirected": self.swapins_redirected,

@@ -213,7 +213,7 @@ def run_lab(trace: os.PathLike[str] | str, options: LabOptions) -> LabReport:
         prof = profile_trace(reader)
         ps = reader.page_size
         auto = recommend(prof, options.headroom_percent, 100,
-                         cluster_slots=params["ghost.cluster_slots"])
+                         cluster_slots=params["ghost-rfc.cluster_slots"])
         ghost_slots = (auto.slots if options.ghost_size is None
                        else _slots(options.ghost_size, ps, "--ghost-size"))
         real_slots = (tuple(_slots(s, ps, "--real-size") for s in options.real_sizes)

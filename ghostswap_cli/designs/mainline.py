@@ -1,4 +1,5 @@
-"""``mainline``: zswap in front of real swapfiles, as Linux 6.12-6.18 ships it.
+"""``mainline-6.18`` (was ``mainline``): zswap in front of real swapfiles, as Linux 6.12-6.18
+ships it (before swap-table phase IV removed the static swap_map and swap_cgroup arrays).
 
 Assumptions (the model's policy):
 
@@ -16,8 +17,7 @@ Assumptions (the model's policy):
   is written to its slot directly.
 * Swap-in: one lookup (the slot's swap-table entry). swapoff walks every page table.
 
-Formulas (S = ``mainline.static_bytes``, D = ``mainline.dynamic_bytes``, C =
-``mainline.cluster_slots``)::
+Formulas (S = ``mainline-6.18.static_bytes``, D = ``.dynamic_bytes``, C = ``.cluster_slots``)::
 
     static  = S * sum(slots of each real device)            # from swapon, constant
     dynamic = D * C * (clusters holding an allocated slot)  # changes with use
@@ -69,6 +69,7 @@ class RealDevices:
     def __init__(self, sizes: tuple[int, ...], cluster_slots: int) -> None:
         self.devs = [ClusterAllocator(n, cluster_slots) for n in sizes]
         self.slots = sum(sizes)
+        self.usable = sum(max(n - 1, 0) for n in sizes)  # slot 0 of each holds the header
         self.inuse = 0
         self.clusters_in_use = 0
 
@@ -94,9 +95,9 @@ class RealDevices:
 
 
 class Mainline(Design):
-    name = "mainline"
-    summary = "zswap in front of real swapfiles; every zswap page pins a disk slot"
-    PARAMS = slot_params("mainline")
+    name = "mainline-6.18"
+    summary = "zswap in front of real swapfiles (6.12-6.18); every zswap page pins a disk slot"
+    PARAMS = slot_params("mainline-6.18")
     SWAPOFF_WALK = True
 
     def __init__(self, cfg: LabConfig) -> None:
