@@ -4,7 +4,9 @@ Mirrors mm/swapfile.c of Linux 6.12 (log lines and errnos unchanged through 6.18
 ghost swapfile RFC (21 Nov 2025) applied when the machine's personality is ``ghost``:
 ``read_swap_header`` treats a file of exactly PAGE_SIZE bytes as a ghost (SWP_GHOST |
 SWP_SOLIDSTATE, no extents, size from ``last_page``), ``nr_real_swapfiles`` counts the non-ghost
-areas on the available list, and ``swap_show`` prints ``ghost`` as the type.
+areas on the available list, and ``swap_show`` prints ``ghost`` as the type. One addition the RFC
+does not have: swapon warns (``GHOST_BEFORE_REAL``) when a ghost ends up with a priority not below
+a real area's, the configuration in which the RFC's writeback stalls.
 
 Differences from the kernel, on purpose:
 
@@ -54,6 +56,7 @@ __all__ = (
     "swap_type_str",
     "seq_escape_path",
     "K",
+    "GHOST_BEFORE_REAL",
 )
 
 # x86-64 without the L1TF clamp: 50 offset bits in a swap PTE (swapfile_maximum_size)
@@ -313,7 +316,34 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
         f"{'s' if flags & SWP.SWP_AREA_DISCARD else ''}"
         f"{'c' if flags & SWP.SWP_PAGE_DISCARD else ''}"
     )
+    _warn_ghost_before_real(k, si)
     return si
+
+
+GHOST_BEFORE_REAL = (
+    "ghost swap {ghost} (priority {gprio}) is used {order} {real} (priority {rprio}): zswap "
+    "cannot write back ghost slots, pages stay resident and nothing reaches {real} until the "
+    "ghost is full"
+)
+
+
+def _warn_ghost_before_real(k: Kernel, si: SwapInfoStruct) -> None:
+    """Not in the RFC: say so, once per swapon, when it enters the configuration in which its
+    writeback stalls. A ghost at a priority not below a real area gets (some of) the slots,
+    ``zswap_writeback_entry`` refuses each ghost entry the shrinker picks, and pages zswap
+    rejects stay in the swap cache (ghost-rfc.md section 6)."""
+    if k.personality != "ghost":
+        return
+    others = [o for o in k.active() if o is not si and o.writeok and o.is_ghost != si.is_ghost]
+    if si.is_ghost:
+        pairs = [(si, o) for o in others if o.prio <= si.prio]
+    else:
+        pairs = [(o, si) for o in others if o.prio >= si.prio]
+    if pairs:
+        ghost, real = max(pairs, key=lambda pair: (pair[0].prio, pair[1].prio))
+        order = "before" if ghost.prio > real.prio else "alongside"  # equal: round-robin
+        k.printk.pr_warn(GHOST_BEFORE_REAL.format(ghost=ghost.name, gprio=ghost.prio, order=order,
+                                                  real=real.name, rprio=real.prio))
 
 
 def _override(setting: str, detected: bool) -> bool:
