@@ -41,7 +41,7 @@ from ghostswap_cli.designs.base import DISK, ClusterAllocator, Design, LabConfig
 from ghostswap_cli.designs.mainline import CLUSTER, RealDevices
 from ghostswap_cli.designs.swap_table import CLUSTER_INFO, devices_cost
 
-__all__ = ("SwapTableDynamic", "GHOST_SLOTS")
+__all__ = ("SwapTableDynamic", "GHOST_SLOTS", "swap_table_dynamic_cost")
 
 COVER = "Kairui Song, swap table phase IV RFC with dynamic ghost swapfile, 20 Feb 2026"
 GHOST = f"{COVER}: \"16 bytes per slot memory usage, when using ghost / virtual zswap\""
@@ -52,6 +52,15 @@ WRITEBACK = (f"{COVER}: \"Writeback, migration and compaction are easily support
 
 #: "a huge swap device with no overhead": slots the ghost offers (never the limit in practice)
 GHOST_SLOTS = 1 << 40
+
+
+def swap_table_dynamic_cost(ghost_clusters_in_use: int, real_static: int,
+                            real_clusters_in_use: int, *, ghost: int, plain: int,
+                            cluster_slots: int) -> tuple[int, int]:
+    """(static, dynamic) bytes: the real devices' static part (``real_static``, from
+    :func:`~ghostswap_cli.designs.swap_table.swap_table_cost`), a ghost table entry a slot of
+    each ghost cluster in use, a plain one a slot of each real cluster in use."""
+    return real_static, (ghost * ghost_clusters_in_use + plain * real_clusters_in_use) * cluster_slots
 
 
 class SwapTableDynamic(Design):
@@ -95,8 +104,10 @@ class SwapTableDynamic(Design):
         self.real.free(back)
 
     def metadata(self) -> tuple[int, int]:
-        static, real_dynamic = devices_cost(self.real, self.I, self.P, self.C)
-        return static, self.D * self.C * self.ghost.clusters_in_use + real_dynamic
+        real_static = devices_cost(self.real, self.I, self.P, self.C)[0]
+        return swap_table_dynamic_cost(self.ghost.clusters_in_use, real_static,
+                                       self.real.clusters_in_use, ghost=self.D, plain=self.P,
+                                       cluster_slots=self.C)
 
     def disk_slots(self) -> int:
         return self.real.inuse
