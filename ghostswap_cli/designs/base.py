@@ -36,6 +36,7 @@ from ghostswap_cli.units import SizeError, parse_size
 __all__ = (
     "Param",
     "ParamError",
+    "switch_param",
     "SHARED_PARAMS",
     "parse_param_specs",
     "LabConfig",
@@ -88,6 +89,11 @@ class Param:
             upper = f" and at most {self.maximum}" if self.maximum is not None else ""
             raise ParamError(f"{self.key}: {value} is out of range (at least {self.minimum}{upper})")
         return value
+
+
+def switch_param(key: str, default: int, source: str, help: str) -> Param:
+    """A 0-or-1 parameter: a design choice to turn on or off."""
+    return Param(key, default, "0 or 1", source, help, maximum=1)
 
 
 SHARED_PARAMS: tuple[Param, ...] = (

@@ -39,8 +39,8 @@ from ghostswap_cli.designs.base import (
     ClusterAllocator,
     Design,
     LabConfig,
-    Param,
     human_bytes,
+    switch_param,
 )
 from ghostswap_cli.designs.mainline import DEV_SHIFT, RealDevices, slot_params
 
@@ -58,9 +58,8 @@ class Ghost(Design):
     summary = "the RFC as posted: static ghost size, no disk, no writeback"
     PARAMS = (
         *slot_params("ghost-rfc"),
-        Param("ghost-rfc.real_behind", 0, "0 or 1", REAL_BEHIND,
-              "1: the real swapfile(s) sit behind the ghost at lower priority (the stall)",
-              maximum=1),
+        switch_param("ghost-rfc.real_behind", 0, REAL_BEHIND,
+                     "1: the real swapfile(s) sit behind the ghost at lower priority (the stall)"),
     )
     SWAPOFF_WALK = True
 

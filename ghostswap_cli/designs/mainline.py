@@ -40,7 +40,8 @@ from ghostswap_cli.designs.base import (
     human_bytes,
 )
 
-__all__ = ("Mainline", "STATIC", "DYNAMIC", "CLUSTER", "DEV_SHIFT")
+__all__ = ("Mainline", "STATIC", "DYNAMIC", "CLUSTER", "DEV_SHIFT", "slot_params",
+           "cluster_slots_param", "RealDevices")
 
 DEV_SHIFT = 48  # slot token = device index << 48 | offset
 _MASK = (1 << DEV_SHIFT) - 1
@@ -50,6 +51,11 @@ DYNAMIC = "Chris Li, 29 Nov 2025: \"11 bytes (3 bytes static, 8 bytes dynamic)\"
 CLUSTER = "SWAPFILE_CLUSTER = HPAGE_PMD_NR on x86-64 (swapon-kernel.md 8); Chris Li, reply to Rik van Riel of 24 Nov 2025: \"512 entry swpa [sic] table array lookup\""
 
 
+def cluster_slots_param(prefix: str, what: str = "the unit dynamic metadata is allocated in") -> Param:
+    return Param(f"{prefix}.cluster_slots", 512, "slots", CLUSTER, f"slots per cluster ({what})",
+                 minimum=1)
+
+
 def slot_params(prefix: str) -> tuple[Param, ...]:
     """The per-slot constants every design with swap slots has, under its own prefix."""
     return (
@@ -57,8 +63,7 @@ def slot_params(prefix: str) -> tuple[Param, ...]:
               "metadata allocated at swapon for every slot of the device"),
         Param(f"{prefix}.dynamic_bytes", 8, "bytes per slot", DYNAMIC,
               "swap-table metadata per slot of each cluster in use"),
-        Param(f"{prefix}.cluster_slots", 512, "slots", CLUSTER,
-              "slots per cluster (the unit dynamic metadata is allocated in)", minimum=1),
+        cluster_slots_param(prefix),
     )
 
 

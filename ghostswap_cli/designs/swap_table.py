@@ -29,7 +29,7 @@ quoted 48 bytes (phase IV, which the index does not hold) is used.
 from __future__ import annotations
 
 from ghostswap_cli.designs.base import Param
-from ghostswap_cli.designs.mainline import CLUSTER, Mainline, RealDevices
+from ghostswap_cli.designs.mainline import Mainline, RealDevices, cluster_slots_param
 
 __all__ = ("SwapTable", "swap_table_cost", "table_params", "devices_cost")
 
@@ -47,8 +47,7 @@ def table_params(prefix: str) -> tuple[Param, ...]:
               "static metadata per cluster of the device (struct swap_cluster_info)"),
         Param(f"{prefix}.dynamic_bytes", 8, "bytes per slot", TABLE,
               "swap-table entry per slot of each cluster in use (count, cgroup, zero bit inside)"),
-        Param(f"{prefix}.cluster_slots", 512, "slots", CLUSTER,
-              "slots per cluster (the unit the table is allocated in)", minimum=1),
+        cluster_slots_param(prefix, "the unit the table is allocated in"),
     )
 
 

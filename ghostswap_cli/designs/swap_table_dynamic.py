@@ -37,8 +37,15 @@ Formulas (G = ``.dynamic_bytes``, P = ``.plain_bytes``, I = ``.cluster_info_byte
 
 from __future__ import annotations
 
-from ghostswap_cli.designs.base import DISK, ClusterAllocator, Design, LabConfig, Param
-from ghostswap_cli.designs.mainline import CLUSTER, RealDevices
+from ghostswap_cli.designs.base import (
+    DISK,
+    ClusterAllocator,
+    Design,
+    LabConfig,
+    Param,
+    switch_param,
+)
+from ghostswap_cli.designs.mainline import RealDevices, cluster_slots_param
 from ghostswap_cli.designs.swap_table import CLUSTER_INFO, devices_cost
 
 __all__ = ("SwapTableDynamic", "GHOST_SLOTS", "swap_table_dynamic_cost")
@@ -73,11 +80,9 @@ class SwapTableDynamic(Design):
               "swap-table entry per slot of each real cluster in use (holds the reverse map)"),
         Param("swap-table-dynamic.cluster_info_bytes", 48, "bytes per cluster", CLUSTER_INFO,
               "static metadata per cluster of a real device (the ghost has none)"),
-        Param("swap-table-dynamic.cluster_slots", 512, "slots", CLUSTER,
-              "slots per cluster", minimum=1),
-        Param("swap-table-dynamic.writeback", 1, "0 or 1", WRITEBACK,
-              "1: write back to the real device through the reverse map; 0: as the PoC, none",
-              maximum=1),
+        cluster_slots_param("swap-table-dynamic", "the unit the tables are allocated in"),
+        switch_param("swap-table-dynamic.writeback", 1, WRITEBACK,
+                     "1: write back to the real device through the reverse map; 0: as the PoC, none"),
     )
     SWAPOFF_WALK = False
 

@@ -29,7 +29,7 @@ Formulas (I, D, C = ``swap-tiers.cluster_info_bytes``, ``.dynamic_bytes``, ``.cl
 
 from __future__ import annotations
 
-from ghostswap_cli.designs.base import SAME_SLOT, Design, LabConfig, Param
+from ghostswap_cli.designs.base import SAME_SLOT, Design, LabConfig, switch_param
 from ghostswap_cli.designs.mainline import RealDevices
 from ghostswap_cli.designs.swap_table import devices_cost, table_params
 
@@ -48,14 +48,12 @@ class SwapTiers(Design):
     summary = "swap tiers: the cgroup picks fast and/or slow devices, zswap in front"
     PARAMS = (
         *table_params("swap-tiers"),
-        Param("swap-tiers.fast", 1, "0 or 1", TIERS,
-              "the cgroup may use the fast tier (memory.swap.tiers.max: 1 = max, 0 = disabled)",
-              maximum=1),
-        Param("swap-tiers.slow", 1, "0 or 1", TIERS,
-              "the cgroup may use the slow tier (1 = max, 0 = disabled)", maximum=1),
-        Param("swap-tiers.zswap", 1, "0 or 1", ZSWAP,
-              "the cgroup may use zswap (0: memory.zswap.max 0, pages go to disk directly)",
-              maximum=1),
+        switch_param("swap-tiers.fast", 1, TIERS,
+                     "the cgroup may use the fast tier (memory.swap.tiers.max: 1 = max, 0 = disabled)"),
+        switch_param("swap-tiers.slow", 1, TIERS,
+                     "the cgroup may use the slow tier (1 = max, 0 = disabled)"),
+        switch_param("swap-tiers.zswap", 1, ZSWAP,
+                     "the cgroup may use zswap (0: memory.zswap.max 0, pages go to disk directly)"),
     )
     SWAPOFF_WALK = True
 

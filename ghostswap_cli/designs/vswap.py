@@ -34,15 +34,20 @@ per-swap-entry overhead will be a field to indicate the backend location ... + 2
 
 from __future__ import annotations
 
-from ghostswap_cli.designs.base import Design, LabConfig, Param
+from ghostswap_cli.designs.base import Design, LabConfig, Param, switch_param
 from ghostswap_cli.designs.mainline import RealDevices, slot_params
 
-__all__ = ("Vswap",)
+__all__ = ("Vswap", "LOOKUP", "indirect_swapin_param")
 
 ENTRY = ("Nhat Pham (earlier email) quoted by Chris Li, 29 Nov 2025: \"48 bytes previously 64 "
          "bytes\"; Chris Li, 25 Nov 2025, guessed \"something like 24 bytes\"")
 LOOKUP = ("Chris Li, 24 Nov 2025: \"the extra xarray lookup in VS\"; Johannes Weiner, 24 Nov 2025: "
           "\"we use xarray lookups in the page cache\" fast path")
+
+
+def indirect_swapin_param(prefix: str) -> Param:
+    return switch_param(f"{prefix}.indirect_swapin", 1, LOOKUP,
+                        "1: every swap-in looks the descriptor up first (2 lookups); 0: count it as direct")
 
 
 class Vswap(Design):
@@ -52,9 +57,7 @@ class Vswap(Design):
         Param("vswap-48.entry_bytes", 48, "bytes per swapped page", ENTRY,
               "descriptor allocated for each page with a virtual slot"),
         *slot_params("vswap-48"),
-        Param("vswap-48.indirect_swapin", 1, "0 or 1", LOOKUP,
-              "1: every swap-in looks the descriptor up first (2 lookups); 0: count it as direct",
-              maximum=1),
+        indirect_swapin_param("vswap-48"),
     )
     SWAPOFF_WALK = False
 

@@ -29,8 +29,8 @@ Formulas (E = ``vswap-24.entry_bytes``, B = ``.static_bits``, D = ``.dynamic_byt
 from __future__ import annotations
 
 from ghostswap_cli.designs.base import Param
-from ghostswap_cli.designs.mainline import CLUSTER
-from ghostswap_cli.designs.vswap import LOOKUP, Vswap
+from ghostswap_cli.designs.mainline import cluster_slots_param
+from ghostswap_cli.designs.vswap import Vswap, indirect_swapin_param
 
 __all__ = ("Vswap24", "vswap24_cost")
 
@@ -57,11 +57,8 @@ class Vswap24(Vswap):
               "static metadata per physical slot (allocated and bad bitmaps)"),
         Param("vswap-24.dynamic_bytes", 8, "bytes per slot", RMAP,
               "reverse-map entry per slot of each physical cluster in use"),
-        Param("vswap-24.cluster_slots", 512, "slots", CLUSTER,
-              "slots per cluster of the physical device", minimum=1),
-        Param("vswap-24.indirect_swapin", 1, "0 or 1", LOOKUP,
-              "1: every swap-in looks the descriptor up first (2 lookups); 0: count it as direct",
-              maximum=1),
+        cluster_slots_param("vswap-24", "of the physical device"),
+        indirect_swapin_param("vswap-24"),
     )
 
     def metadata(self) -> tuple[int, int]:
