@@ -321,6 +321,7 @@ ROWS: tuple[Row, ...] = (
     Row("pool_peak_bytes", "zswap pool, peak", "bytes"),
     Row("disk_held_peak_bytes", "disk held, peak", "bytes"),
     Row("disk_pinned_peak_bytes", "  held by pages not on disk", "bytes"),
+    Row("disk_slow_peak_bytes", "  on the slow tier", "bytes"),
     Row("kept_resident", "pages kept resident", "count"),
     Row("kept_resident_no_slot", "  no free slot", "count"),
     Row("kept_resident_rejected", "  zswap rejected, nowhere to write", "count"),
@@ -407,6 +408,7 @@ class Design:
         self.pool_peak = 0
         self.disk_peak = 0
         self.pinned_peak = 0
+        self.slow_peak = 0
         self.redirect_peak = 0
         self.swapoff_peak = 0
 
@@ -443,6 +445,10 @@ class Design:
 
     def disk_pinned(self) -> int:
         """Disk slots held by pages whose data is not on disk (zeromap, zswap, swap cache)."""
+        return 0
+
+    def slow_slots(self) -> int:
+        """Disk slots allocated on a slow tier right now (swap-tiers)."""
         return 0
 
     def wasted_slots(self) -> int:
@@ -516,7 +522,7 @@ class Design:
             self.kept_resident_no_slot += 1
             return
         front, direct = got
-        if direct:
+        if direct and not zero:  # a zero page still goes to the zeromap (swap_writeout checks first)
             self.pages[vpn] = [DISK, front, SAME_SLOT, 0]
             self.n_disk += 1
             self.written_direct += 1
@@ -606,6 +612,9 @@ class Design:
         d = self.disk_pinned()
         if d > self.pinned_peak:
             self.pinned_peak = d
+        d = self.slow_slots()
+        if d > self.slow_peak:
+            self.slow_peak = d
         w = self.wasted_slots()
         if w > self.redirect_peak:
             self.redirect_peak = w
@@ -638,6 +647,7 @@ class Design:
             "pool_peak_bytes": self.pool_peak * ps,
             "disk_held_peak_bytes": self.disk_peak * ps,
             "disk_pinned_peak_bytes": self.pinned_peak * ps,
+            "disk_slow_peak_bytes": self.slow_peak * ps,
             "kept_resident": self.kept_resident_no_slot + self.kept_resident_rejected,
             "kept_resident_no_slot": self.kept_resident_no_slot,
             "kept_resident_rejected": self.kept_resident_rejected,

@@ -12,7 +12,8 @@ Assumptions:
 
 * Pages go to the ghost (``--ghost-size``) first; when it is full, to the real device(s)
   (``--real-size``) directly, without zswap: in Chris Li's plan the memory tier is "memory only,
-  there is no file backing and don't share swap entries with the real swapfile".
+  there is no file backing and don't share swap entries with the real swapfile". An all-zero page
+  still goes to the zeromap there (``swap_writeout`` checks for it before writing anything).
 * Writeback when the pool is full: the oldest entries move to new real slots, each keeping a
   redirection entry of ``ghost-redirect.redirect_bytes`` in its ghost slot; the ghost slot stays held
   (a *slot wasted by redirection*) until the page is swapped in or freed. A page zswap rejects is
@@ -98,6 +99,9 @@ class GhostTiers(Design):
 
     def disk_slots(self) -> int:
         return self.real.inuse
+
+    def disk_pinned(self) -> int:
+        return self.real.inuse - self.n_disk  # zero pages that went straight to the real tier
 
     def wasted_slots(self) -> int:
         return self.n_redirected

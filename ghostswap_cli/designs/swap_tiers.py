@@ -99,6 +99,9 @@ class SwapTiers(Design):
     def disk_pinned(self) -> int:
         return self.disk_slots() - self.n_disk
 
+    def slow_slots(self) -> int:
+        return self.slow.inuse
+
     def describe_devices(self) -> str:
         ps = self.page_size
         allowed = [name for name, on in (("fast", self.use_fast), ("slow", self.use_slow),

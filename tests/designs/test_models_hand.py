@@ -41,7 +41,7 @@ def check(report: dict[str, Any], expected: dict[str, dict[str, Any]]) -> None:
 # rows that are 0 unless a test says otherwise
 BASE: dict[str, Any] = {
     "zswap_pages_peak": 0, "pool_peak_bytes": 0, "disk_held_peak_bytes": 0,
-    "disk_pinned_peak_bytes": 0, "kept_resident": 0, "kept_resident_no_slot": 0,
+    "disk_pinned_peak_bytes": 0, "disk_slow_peak_bytes": 0, "kept_resident": 0, "kept_resident_no_slot": 0,
     "kept_resident_rejected": 0, "rejected_pool_full": 0, "rejected_incompressible": 0,
     "written_back": 0, "written_direct": 0, "redirect_slots_peak": 0, "writeback_failed": 0,
     "shrinker_stalls": 0, "swapins_direct": 0,
@@ -102,6 +102,7 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
         "swap-tiers": {  # fast = the first device, slow = the others: the same slots
             "devices": "fast real 1 MiB + slow real 2 MiB + real 4 MiB; cgroup tiers: fast, slow, zswap",
             **table,
+            "disk_slow_peak_bytes": (511 + 234) * 4096,  # all but the fast tier's 255 pages
         },
         "swap-table-dynamic": {
             "devices": "dynamic ghost + real 1 MiB + real 2 MiB + real 4 MiB",
@@ -307,14 +308,14 @@ def test_no_free_slot_growth_and_frees(tmp_path: Path, designs_json) -> None:
             "metadata_per_stored_page": (3072 + 2 * CL) / 600, "stored_pages_peak": 600,
             "swapoff_entries_peak": 600, "swapoff_page_table_walk": True,
         },
-        "ghost-redirect": {  # 511 in the ghost, 89 straight to the real tier; static 3 * 768 = 2304
+        "ghost-redirect": {  # 511 in the ghost, 89 on the real tier (its zeromap); static 3 * 768 = 2304
             "devices": "ghost 2 MiB -> real 1 MiB",
             "metadata_peak_bytes": 2304 + 2 * CL, "metadata_static_at_peak_bytes": 2304,
             "metadata_dynamic_at_peak_bytes": 2 * CL,
             "metadata_mean_bytes": (511 * (2304 + CL) + 89 * (2304 + 2 * CL)
                                     + 510 * (2304 + 2 * CL) + 89 * (2304 + CL) + 2304) / 1200,
             "metadata_per_stored_page": (2304 + 2 * CL) / 600, "stored_pages_peak": 600,
-            "disk_held_peak_bytes": 89 * 4096, "written_direct": 89,
+            "disk_held_peak_bytes": 89 * 4096, "disk_pinned_peak_bytes": 89 * 4096,
             "swapoff_entries_peak": 600, "swapoff_page_table_walk": True,
         },
         "vswap-48": {
@@ -345,3 +346,34 @@ def test_parameters_change_the_figures(tmp_path: Path, designs_json) -> None:
     assert g["metadata_static_at_peak_bytes"] == 512  # 1 byte * 512 slots
     assert d["devices"] == "ghost 2 MiB, no growth" and d["kept_resident_no_slot"] == 89
     assert d["metadata_peak_bytes"] == 1536 + CL
+
+
+def test_swap_tiers_follow_the_cgroups_tiers(tmp_path: Path, designs_json) -> None:
+    """300 zero pages out and back in; a 1 MiB fast tier (255 usable slots) and a 2 MiB slow one
+    (511): the cgroup's tier settings decide where they go; with zswap off for the cgroup the
+    (compressible) pages go to disk directly."""
+    trace = write(tmp_path / "t.trace",
+                  [("out", v, "zero") for v in range(300)] + [("in", v, None) for v in range(300)])
+    args = ("--designs", "swap-tiers", "--real-size", "1M", "--real-size", "2M")
+
+    def tiers(*params: str) -> dict[str, Any]:
+        r = designs_json(trace, *args, *(x for p in params for x in ("--param", p)))
+        return r["designs"]["swap-tiers"]
+
+    both = tiers()
+    assert both["disk_held_peak_bytes"] == 300 * 4096 and both["disk_slow_peak_bytes"] == 45 * 4096
+    slow_only = tiers("swap-tiers.fast=0")
+    assert slow_only["devices"].endswith("cgroup tiers: slow, zswap")
+    assert slow_only["disk_slow_peak_bytes"] == slow_only["disk_held_peak_bytes"] == 300 * 4096
+    fast_only = tiers("swap-tiers.slow=0")
+    assert fast_only["disk_slow_peak_bytes"] == 0 and fast_only["kept_resident_no_slot"] == 45
+    none = tiers("swap-tiers.fast=0", "swap-tiers.slow=0")
+    assert none["kept_resident_no_slot"] == 300 and none["stored_pages_peak"] == 0
+    assert none["devices"].endswith("cgroup tiers: zswap")
+    # zswap off: the pages are written to their slot (a zero page would still go to the zeromap)
+    trace = write(tmp_path / "h.trace",
+                  [("out", v, huge_page(v)) for v in range(8)] + [("in", v, None) for v in range(8)])
+    r = designs_json(trace, *args, "--param", "swap-tiers.zswap=0", "--compressor", "lz4")
+    d = r["designs"]["swap-tiers"]
+    assert d["written_direct"] == 8 and d["zswap_pages_peak"] == 0 and d["pool_peak_bytes"] == 0
+    assert d["disk_pinned_peak_bytes"] == 0 and d["swapins_direct"] == 8
