@@ -57,6 +57,7 @@ __all__ = (
     "seq_escape_path",
     "K",
     "GHOST_BEFORE_REAL",
+    "GHOST_ALONGSIDE_REAL",
 )
 
 # x86-64 without the L1TF clamp: 50 offset bits in a swap PTE (swapfile_maximum_size)
@@ -321,9 +322,14 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
 
 
 GHOST_BEFORE_REAL = (
-    "ghost swap {ghost} (priority {gprio}) is used {order} {real} (priority {rprio}): zswap "
+    "ghost swap {ghost} (priority {gprio}) is used before {real} (priority {rprio}): zswap "
     "cannot write back ghost slots, pages stay resident and nothing reaches {real} until the "
     "ghost is full"
+)
+#: equal priorities: slots alternate, so only the pages on ghost slots are stuck
+GHOST_ALONGSIDE_REAL = (
+    "ghost swap {ghost} (priority {gprio}) is used alongside {real} (priority {rprio}): zswap "
+    "cannot write back ghost slots, pages on them stay resident"
 )
 
 
@@ -341,9 +347,9 @@ def _warn_ghost_before_real(k: Kernel, si: SwapInfoStruct) -> None:
         pairs = [(o, si) for o in others if o.prio >= si.prio]
     if pairs:
         ghost, real = max(pairs, key=lambda pair: (pair[0].prio, pair[1].prio))
-        order = "before" if ghost.prio > real.prio else "alongside"  # equal: round-robin
-        k.printk.pr_warn(GHOST_BEFORE_REAL.format(ghost=ghost.name, gprio=ghost.prio, order=order,
-                                                  real=real.name, rprio=real.prio))
+        text = GHOST_BEFORE_REAL if ghost.prio > real.prio else GHOST_ALONGSIDE_REAL
+        k.printk.pr_warn(text.format(ghost=ghost.name, gprio=ghost.prio, real=real.name,
+                                     rprio=real.prio))
 
 
 def _override(setting: str, detected: bool) -> bool:

@@ -38,7 +38,7 @@ def test_the_kernel_stalls_and_swapon_warns(tmp_path: Path, state_dir: Path, run
     helpers.set_param(state_dir, "/sys/module/zswap/parameters/max_pool_percent", "1")  # 40 pages
     helpers.set_param(state_dir, "/sys/module/zswap/parameters/compressor", "lz4")
 
-    warning = GHOST_BEFORE_REAL.format(ghost=ghost, gprio=10, order="before", real=real, rprio=-2)
+    warning = GHOST_BEFORE_REAL.format(ghost=ghost, gprio=10, real=real, rprio=-2)
     assert warning == (
         f"ghost swap {ghost} (priority 10) is used before {real} (priority -2): zswap cannot "
         f"write back ghost slots, pages stay resident and nothing reaches {real} until the "
@@ -92,3 +92,30 @@ def test_the_model_shows_the_stall_as_the_kernel_does(tmp_path: Path, state_dir:
     alone = r["designs"]["ghost-rfc"]
     assert alone["writeback_failed"] == alone["shrinker_stalls"] == 0
     assert alone["kept_resident_rejected"] == g["kept_resident_rejected"]
+
+
+def test_which_swapon_warns(tmp_path: Path, state_dir: Path, run_cli) -> None:
+    """Only a ghost whose priority is not below a real area's; whichever is enabled second
+    warns; equal priorities get the "alongside" text; a stock (mainline) kernel has no ghosts."""
+    from ghostswap_cli.kernel.swapfile import GHOST_ALONGSIDE_REAL
+
+    def warnings() -> list[str]:
+        r = run_cli("dmesg", "--level", "warn", "--notime")
+        return r.stdout.splitlines()
+
+    ghost = helpers.ghost_swapfile(tmp_path / "ghost.swap", size=8 << 20)
+    real = helpers.real_swapfile(tmp_path / "real.swap", size=4 << 20)
+    helpers.machine(state_dir)
+    helpers.swapon(state_dir, real, prio=20)
+    helpers.swapon(state_dir, ghost, prio=10)  # below the real file: the intended set-up
+    assert warnings() == []
+    helpers.machine(state_dir)
+    helpers.swapon(state_dir, ghost, prio=5)
+    helpers.swapon(state_dir, real, prio=1)  # the real file enabled below an active ghost
+    assert warnings() == [GHOST_BEFORE_REAL.format(ghost=ghost, gprio=5, real=real, rprio=1)]
+    helpers.machine(state_dir)
+    helpers.swapon(state_dir, ghost, real, prio=3)
+    assert warnings() == [GHOST_ALONGSIDE_REAL.format(ghost=ghost, gprio=3, real=real, rprio=3)]
+    helpers.machine(state_dir, personality="mainline")
+    helpers.swapon(state_dir, real, prio=1)
+    assert warnings() == []

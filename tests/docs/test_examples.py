@@ -208,8 +208,7 @@ def test_ghost_before_real_stall(run_example):
     (warning,) = outputs_of(out, "dmesg --level warn --notime")[0].splitlines()
     ghost, real = warning.split()[2], warning.split()[8]
     assert (Path(ghost).name, Path(real).name) == ("ghost.swap", "real.swap")
-    assert warning == GHOST_BEFORE_REAL.format(ghost=ghost, gprio=10, order="before", real=real,
-                                               rprio=-2)
+    assert warning == GHOST_BEFORE_REAL.format(ghost=ghost, gprio=10, real=real, rprio=-2)
     report = outputs_of(out, "replay app.gstrace")[0]
     assert report_value(report, "written back") == "0 pages"
     assert first_int(report_value(report, "stayed resident")) > 0
