@@ -105,7 +105,7 @@ def format_designs(r) -> str:
 def _lab_options(designs_text: str, ghost_size: str, real_sizes: tuple[str, ...], pool_limit: str | None,
                  max_pool_percent: int | None, compressor: str | None, param_specs: tuple[str, ...],
                  allow_dirs: tuple[Path, ...]):
-    from ghostswap_cli.designs import ALL_PARAMS, ParamError, parse_designs
+    from ghostswap_cli.designs import KNOWN_PARAMS, ParamError, parse_designs
     from ghostswap_cli.designs.base import parse_param_specs
     from ghostswap_cli.designs.lab import LabOptions
 
@@ -116,7 +116,7 @@ def _lab_options(designs_text: str, ghost_size: str, real_sizes: tuple[str, ...]
     except ParamError as e:
         raise click.BadParameter(str(e), param_hint="--designs") from None
     try:
-        params = parse_param_specs(param_specs, ALL_PARAMS)
+        params = parse_param_specs(param_specs, KNOWN_PARAMS)
     except ParamError as e:
         raise click.BadParameter(str(e), param_hint="--param") from None
     return LabOptions(
@@ -147,13 +147,13 @@ def _allow_dir_option(f):
 @click.command(short_help="Compare swap designs from the RFC debate on one trace.",
                epilog="The models, their assumptions and the source of every constant: ghostswap-designs(1).")
 @_trace_argument
-@click.option("--designs", "designs_text", metavar="LIST", default="all", show_default=True, help="Comma-separated designs: mainline, ghost, ghost-dynamic, ghost-tiers, vswap, or all.")
-@click.option("--ghost-size", metavar="SIZE", default="auto", show_default=True, help="Size the ghost swapfile declares (ghost, ghost-tiers); auto: what `ghostswap advise` recommends.")
-@click.option("--real-size", "real_sizes", metavar="SIZE", multiple=True, help="A real swapfile (mainline, ghost-tiers, vswap); repeat for more devices, highest priority first [default: one of the auto size].")
+@click.option("--designs", "designs_text", metavar="LIST", default="all", show_default=True, help="Comma-separated designs: mainline-6.18, swap-table, swap-tiers, ghost-rfc, ghost-grow, ghost-redirect, swap-table-dynamic, vswap-48, vswap-24, or all (old names accepted).")
+@click.option("--ghost-size", metavar="SIZE", default="auto", show_default=True, help="Size the ghost swapfile declares (ghost-rfc, ghost-redirect); auto: what `ghostswap advise` recommends.")
+@click.option("--real-size", "real_sizes", metavar="SIZE", multiple=True, help="A real swapfile (every design but ghost-rfc and ghost-grow; the first is swap-tiers' fast tier); repeat for more devices, highest priority first [default: one of the auto size].")
 @click.option("--pool-limit", metavar="SIZE", help="zswap pool limit of every model.")
 @click.option("--max-pool-percent", type=click.IntRange(0, 100), metavar="N", help="Pool limit as a percentage of lab.ram [default: 20].")
 @click.option("--compressor", metavar="NAME", help="zswap compressor of the replay (lz4, lz4hc, zstd, deflate, lzo) [default: the kernel's].")
-@click.option("--param", "param_specs", metavar="KEY=VALUE", multiple=True, help="Override a model constant, e.g. vswap.entry_bytes=64 (repeatable; see the man page for the keys).")
+@click.option("--param", "param_specs", metavar="KEY=VALUE", multiple=True, help="Override a model constant, e.g. vswap-48.entry_bytes=64 (repeatable; see the man page for the keys).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv", help="Write each design's metadata bytes over events.")
 @click.option("--timeline-every", type=click.IntRange(min=1), default=100, show_default=True, metavar="N", help="Events between timeline rows.")
@@ -167,8 +167,9 @@ def designs(app: App, trace: Path, designs_text: str, ghost_size: str, real_size
     """Replay TRACE once and put numbers on each swap design of the ghost swapfile debate.
 
     The replay runs for real (compression, zswap, byte-for-byte checks) on a throwaway kernel in a
-    temporary directory; every model (mainline, ghost, ghost-dynamic, ghost-tiers, vswap) sees
-    the same events and applies its own slots, pool limit and writeback. The table shows metadata
+    temporary directory; every model (mainline-6.18, swap-table, swap-tiers, ghost-rfc,
+    ghost-grow, ghost-redirect, swap-table-dynamic, vswap-48, vswap-24) sees the same events and
+    applies its own slots, pool limit and writeback. The table shows metadata
     bytes (peak, mean, per stored page), disk held, pages kept resident, writeback, slots wasted
     by redirection, lookups per swap-in and swapoff work. The state directory is not used.
     """
@@ -237,8 +238,10 @@ def format_advice(a) -> str:
         "",
         f"what that costs on this trace ({_replay_line(lab).split(None, 1)[1]}):",
     ]
-    names = [n for n in ("ghost", "ghost-dynamic", "vswap") if n in lab.designs]
-    headers = [f"ghost {human_bytes(rec.size_bytes)}" if n == "ghost" else n for n in names]
+    from ghostswap_cli.designs.advise import COMPARED_DESIGNS
+
+    names = [n for n in COMPARED_DESIGNS if n in lab.designs]
+    headers = [f"ghost-rfc {human_bytes(rec.size_bytes)}" if n == "ghost-rfc" else n for n in names]
     table = render_table(lab.designs, names, ADVISE_ROWS, headers)
     tail = ["", "create it with:", a.command_line]
     return "\n".join(lines) + "\n" + table + "\n".join(tail) + "\n"
@@ -320,7 +323,8 @@ def advise(app: App, trace: Path, headroom: float, percentile: float, as_json: b
 
     The size holds the peak (or --percentile) of pages swapped out at once, plus --headroom,
     plus the header slot, rounded up to whole clusters. One replay of TRACE then shows what that
-    static size costs in metadata against the dynamic designs (ghost-dynamic, vswap).
+    static size costs in metadata against the dynamic designs (ghost-grow, swap-table-dynamic,
+    vswap-24).
 
     For an access trace (read/write events) the kernel's reclaim decides what is swapped:
     --memory-max SIZE simulates the process under that limit and recommends the zswap pool,

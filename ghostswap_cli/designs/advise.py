@@ -7,13 +7,13 @@ The recommendation (``recommend``):
    zswap rejects, which stay in the swap cache holding their slot;
 2. plus the headroom: ``ceil(basis * (100 + headroom) / 100)`` slots;
 3. plus one slot for the header page (slot 0 is never used for data);
-4. rounded up to whole clusters (``ghost.cluster_slots``, 512 slots: 2 MiB with 4 KiB pages),
+4. rounded up to whole clusters (``ghost-rfc.cluster_slots``, 512 slots: 2 MiB with 4 KiB pages),
    since the kernel allocates and accounts slots by cluster; a whole number of 512-slot clusters
    is also a whole number of MiB for every page size.
 
-``run_advise`` then replays the trace once through the lab with three models: ``ghost`` at the
+``run_advise`` then replays the trace once through the lab with four models: ``ghost-rfc`` at the
 recommended size (its static metadata is paid whether used or not) against the dynamic designs
-``ghost-dynamic`` and ``vswap``, and builds the ``ghostswap mkswap --ghost`` command that creates
+``ghost-grow``, ``swap-table-dynamic`` and ``vswap-24``, and builds the ``ghostswap mkswap --ghost`` command that creates
 the file.
 """
 
@@ -43,7 +43,7 @@ __all__ = (
     "DEFAULT_OUTPUT_FILE",
 )
 
-COMPARED_DESIGNS = ("ghost", "ghost-dynamic", "vswap")
+COMPARED_DESIGNS = ("ghost-rfc", "ghost-grow", "swap-table-dynamic", "vswap-24")
 DEFAULT_OUTPUT_FILE = "ghost.swap"
 _MIB = 1 << 20
 
@@ -162,7 +162,7 @@ def run_advise(trace: os.PathLike[str] | str, *, headroom_percent: float = DEFAU
     params = resolve_params(options.params)
     with open_trace(trace, allow_dirs=options.allow_dirs) as reader:
         prof = profile_trace(reader)
-    rec = recommend(prof, headroom_percent, percentile, cluster_slots=params["ghost.cluster_slots"])
+    rec = recommend(prof, headroom_percent, percentile, cluster_slots=params["ghost-rfc.cluster_slots"])
     lab_options = dataclasses.replace(options, designs=COMPARED_DESIGNS, ghost_size=rec.size_bytes,
                                       headroom_percent=headroom_percent)
     lab = run_lab(trace, lab_options)

@@ -36,6 +36,7 @@ from ghostswap_cli.units import SizeError, parse_size
 __all__ = (
     "Param",
     "ParamError",
+    "switch_param",
     "SHARED_PARAMS",
     "parse_param_specs",
     "LabConfig",
@@ -48,6 +49,8 @@ __all__ = (
     "DISK",
     "CACHE",
     "SAME_SLOT",
+    "WRITEBACK_FAILS",
+    "MAX_RECLAIM_RETRIES",
 )
 
 
@@ -88,6 +91,11 @@ class Param:
         return value
 
 
+def switch_param(key: str, default: int, source: str, help: str) -> Param:
+    """A 0-or-1 parameter: a design choice to turn on or off."""
+    return Param(key, default, "0 or 1", source, help, maximum=1)
+
+
 SHARED_PARAMS: tuple[Param, ...] = (
     Param("zswap.accept_threshold_percent", 90, "percent",
           "mm/zswap.c module parameter default (zswap.md section 2)",
@@ -100,17 +108,21 @@ SHARED_PARAMS: tuple[Param, ...] = (
 
 
 def parse_param_specs(specs: Iterable[str], known: Mapping[str, Param]) -> dict[str, int]:
-    """``["vswap.entry_bytes=64", ...]`` -> ``{key: value}``; :class:`ParamError` if bad."""
+    """``["vswap-48.entry_bytes=64", ...]`` -> ``{key: value}``; :class:`ParamError` if bad.
+
+    ``known`` may map old keys to the Param they were renamed to; values come back under the
+    Param's own key."""
     values: dict[str, int] = {}
     for spec in specs:
         key, sep, text = spec.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ParamError(f"{spec!r}: expected KEY=VALUE (e.g. vswap.entry_bytes=64)")
+            raise ParamError(f"{spec!r}: expected KEY=VALUE (e.g. vswap-24.entry_bytes=32)")
         p = known.get(key)
         if p is None:
-            raise ParamError(f"unknown parameter {key!r}; known: {', '.join(sorted(known))}")
-        values[key] = p.parse(text)
+            names = sorted({q.key for q in known.values()})
+            raise ParamError(f"unknown parameter {key!r}; known: {', '.join(names)}")
+        values[p.key] = p.parse(text)  # an old name (an alias) sets the parameter it names
     return values
 
 
@@ -309,6 +321,7 @@ ROWS: tuple[Row, ...] = (
     Row("pool_peak_bytes", "zswap pool, peak", "bytes"),
     Row("disk_held_peak_bytes", "disk held, peak", "bytes"),
     Row("disk_pinned_peak_bytes", "  held by pages not on disk", "bytes"),
+    Row("disk_slow_peak_bytes", "  on the slow tier", "bytes"),
     Row("kept_resident", "pages kept resident", "count"),
     Row("kept_resident_no_slot", "  no free slot", "count"),
     Row("kept_resident_rejected", "  zswap rejected, nowhere to write", "count"),
@@ -317,6 +330,8 @@ ROWS: tuple[Row, ...] = (
     Row("written_back", "pages written back", "count"),
     Row("written_direct", "pages written to disk directly", "count"),
     Row("redirect_slots_peak", "slots wasted by redirection, peak", "count"),
+    Row("writeback_failed", "writeback attempts refused (ghost slot)", "count"),
+    Row("shrinker_stalls", "shrinker runs stalled on ghost slots", "count"),
     Row("swapins_direct", "swap-ins direct (1 lookup)", "count"),
     Row("swapins_redirected", "swap-ins redirected (2 lookups)", "count"),
     Row("lookups_per_swapin", "lookups per swap-in, mean", "float"),
@@ -330,6 +345,12 @@ ROWS: tuple[Row, ...] = (
 ZERO, ZSWAP, DISK, CACHE = 0, 1, 2, 3
 #: ``back`` of a DISK page whose data sits in its own (front) slot: nothing to redirect or free.
 SAME_SLOT = -1
+#: what ``writeback_dest_for`` returns for a slot that refuses writeback (a ghost slot under the
+#: RFC: ``zswap_writeback_entry`` returns -EINVAL); the shrink worker rotates the entry and counts
+#: a failure, as ``shrink_memcg_cb`` does.
+WRITEBACK_FAILS = -2
+#: mm/zswap.c: the shrink worker gives up after this many failed attempts in one run
+MAX_RECLAIM_RETRIES = 16
 
 
 class Design:
@@ -351,8 +372,9 @@ class Design:
     def __init__(self, cfg: LabConfig) -> None:
         self.cfg = cfg
         self.p = cfg.params
-        # every design has the per-slot constants under its own name (mainline.slot_params)
-        self.S = self.p[f"{self.name}.static_bytes"]
+        # the per-slot constants under the design's own name (mainline.slot_params); a design
+        # whose figures are not whole bytes a slot (swap-table, vswap-24) has no static_bytes
+        self.S = self.p.get(f"{self.name}.static_bytes", 0)
         self.D = self.p[f"{self.name}.dynamic_bytes"]
         self.C = self.p[f"{self.name}.cluster_slots"]
         self.page_size = cfg.page_size
@@ -373,6 +395,8 @@ class Design:
         self.written_direct = 0
         self.swapins_direct = 0
         self.swapins_redirected = 0
+        self.writeback_failed = 0
+        self.shrinker_stalls = 0
         # samples
         self.samples = 0
         self.meta_sum = 0
@@ -384,6 +408,7 @@ class Design:
         self.pool_peak = 0
         self.disk_peak = 0
         self.pinned_peak = 0
+        self.slow_peak = 0
         self.redirect_peak = 0
         self.swapoff_peak = 0
 
@@ -401,6 +426,12 @@ class Design:
         disk slot), a new slot token reached by redirection, or None (no writeback)."""
         return None
 
+    def writeback_dest_for(self, front: int) -> int | None:
+        """As ``writeback_dest``, for the page whose slot is ``front``; ``WRITEBACK_FAILS`` when
+        that slot refuses writeback while other slots would take it (the RFC's ghost in front of
+        a real swapfile)."""
+        return self.writeback_dest()
+
     def free_back(self, back: int) -> None:
         raise NotImplementedError
 
@@ -414,6 +445,10 @@ class Design:
 
     def disk_pinned(self) -> int:
         """Disk slots held by pages whose data is not on disk (zeromap, zswap, swap cache)."""
+        return 0
+
+    def slow_slots(self) -> int:
+        """Disk slots allocated on a slow tier right now (swap-tiers)."""
         return 0
 
     def wasted_slots(self) -> int:
@@ -442,16 +477,28 @@ class Design:
 
     def _shrink(self) -> None:
         """The global shrink worker: write back the oldest entries until the pool is at or
-        below the accept threshold, or no entry can be written anywhere."""
+        below the accept threshold, no entry can be written anywhere, or ``MAX_RECLAIM_RETRIES``
+        entries refused (a refused entry goes to the tail of the LRU, as the kernel rotates
+        it). A run that refused entries and wrote none back is a stall."""
         pool = self.pool
         lru = self.lru
+        pages = self.pages
+        failures = wrote = 0
         while pool.pool_pages > self.accept_pages and lru:
-            back = self.writeback_dest()
-            if back is None:
-                return
             vpn = next(iter(lru))
+            rec = pages[vpn]
+            back = self.writeback_dest_for(rec[1])
+            if back is None:
+                break
             del lru[vpn]
-            rec = self.pages[vpn]
+            if back == WRITEBACK_FAILS:
+                lru[vpn] = None
+                self.writeback_failed += 1
+                failures += 1
+                if failures == MAX_RECLAIM_RETRIES:
+                    break
+                continue
+            wrote += 1
             pool.obj_free(rec[3])
             rec[0] = DISK
             rec[2] = back
@@ -460,6 +507,8 @@ class Design:
             self.written_back += 1
             if back != SAME_SLOT:
                 self.n_redirected += 1
+        if failures and not wrote:
+            self.shrinker_stalls += 1
 
     # --- events -------------------------------------------------------------------------------
     def out(self, vpn: int, zero: bool, clen: int) -> None:
@@ -473,7 +522,7 @@ class Design:
             self.kept_resident_no_slot += 1
             return
         front, direct = got
-        if direct:
+        if direct and not zero:  # a zero page still goes to the zeromap (swap_writeout checks first)
             self.pages[vpn] = [DISK, front, SAME_SLOT, 0]
             self.n_disk += 1
             self.written_direct += 1
@@ -495,8 +544,8 @@ class Design:
             self.lru[vpn] = None
             self.n_zswap += 1
             return
-        back = self.writeback_dest()
-        if back is not None:
+        back = self.writeback_dest_for(front)
+        if back is not None and back != WRITEBACK_FAILS:
             self.pages[vpn] = [DISK, front, back, 0]
             self.n_disk += 1
             self.written_direct += 1
@@ -563,6 +612,9 @@ class Design:
         d = self.disk_pinned()
         if d > self.pinned_peak:
             self.pinned_peak = d
+        d = self.slow_slots()
+        if d > self.slow_peak:
+            self.slow_peak = d
         w = self.wasted_slots()
         if w > self.redirect_peak:
             self.redirect_peak = w
@@ -595,6 +647,7 @@ class Design:
             "pool_peak_bytes": self.pool_peak * ps,
             "disk_held_peak_bytes": self.disk_peak * ps,
             "disk_pinned_peak_bytes": self.pinned_peak * ps,
+            "disk_slow_peak_bytes": self.slow_peak * ps,
             "kept_resident": self.kept_resident_no_slot + self.kept_resident_rejected,
             "kept_resident_no_slot": self.kept_resident_no_slot,
             "kept_resident_rejected": self.kept_resident_rejected,
@@ -602,6 +655,8 @@ class Design:
             "rejected_incompressible": self.rejected_incompressible,
             "written_back": self.written_back,
             "written_direct": self.written_direct,
+            "writeback_failed": self.writeback_failed,
+            "shrinker_stalls": self.shrinker_stalls,
             "redirect_slots_peak": self.redirect_peak,
             "swapins_direct": self.swapins_direct,
             "swapins_redirected": self.swapins_redirected,

@@ -1,4 +1,4 @@
-"""``ghost-dynamic``: a ghost swapfile that grows by whole clusters when it is full.
+"""``ghost-grow`` (was ``ghost-dynamic``): a ghost swapfile that grows by whole clusters when full.
 
 Chris Li's answer to static sizing (25 Nov 2025, acking Yosry Ahmed's summary): "both ghost
 swapfile and physical swapfile can expand additional clusters beyond the original physical size
@@ -8,15 +8,15 @@ initial size. My current patch does not implement that."
 
 Assumptions:
 
-* The ghost starts with ``ghost-dynamic.initial_clusters`` clusters (slot 0 is the header) and,
-  when no slot is free, grows by ``ghost-dynamic.grow_clusters`` clusters (never beyond
-  ``ghost-dynamic.max_clusters``; 0 means no limit). Nothing was said about shrinking: grown
+* The ghost starts with ``ghost-grow.initial_clusters`` clusters (slot 0 is the header) and,
+  when no slot is free, grows by ``ghost-grow.grow_clusters`` clusters (never beyond
+  ``ghost-grow.max_clusters``; 0 means no limit). Nothing was said about shrinking: grown
   clusters stay, so the static cost is the high-water mark.
 * Static metadata only for the clusters it has grown to; dynamic per cluster in use.
 * Otherwise the ghost design: no disk, no writeback, rejected pages stay resident in the swap
   cache with their slot; one lookup per swap-in; swapoff walks page tables.
 
-Formulas (S, D, C = ``ghost-dynamic.static_bytes``, ``.dynamic_bytes``, ``.cluster_slots``)::
+Formulas (S, D, C = ``ghost-grow.static_bytes``, ``.dynamic_bytes``, ``.cluster_slots``)::
 
     static  = S * C * (clusters grown to so far)
     dynamic = D * C * (clusters holding an allocated slot)
@@ -34,15 +34,15 @@ GROWTH = ("Chris Li, 25 Nov 2025: \"both ghost swapfile and physical swapfile ca
 
 
 class GhostDynamic(Design):
-    name = "ghost-dynamic"
+    name = "ghost-grow"
     summary = "a ghost that grows by whole clusters when full (not implemented in the RFC)"
     PARAMS = (
-        *slot_params("ghost-dynamic"),
-        Param("ghost-dynamic.initial_clusters", 1, "clusters", GROWTH,
+        *slot_params("ghost-grow"),
+        Param("ghost-grow.initial_clusters", 1, "clusters", GROWTH,
               "clusters the ghost starts with (the size its header declares)", minimum=1),
-        Param("ghost-dynamic.grow_clusters", 1, "clusters", GROWTH + " (\"Just allocate more clusters\")",
+        Param("ghost-grow.grow_clusters", 1, "clusters", GROWTH + " (\"Just allocate more clusters\")",
               "clusters added each time the ghost is full", minimum=1),
-        Param("ghost-dynamic.max_clusters", 0, "clusters", "an assumption of this lab: no limit was stated",
+        Param("ghost-grow.max_clusters", 0, "clusters", "an assumption of this lab: no limit was stated",
               "largest size in clusters the ghost may grow to; 0 means no limit"),
     )
     SWAPOFF_WALK = True
@@ -50,9 +50,9 @@ class GhostDynamic(Design):
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
         p = cfg.params
-        self.initial = p["ghost-dynamic.initial_clusters"]
-        self.grow_by = p["ghost-dynamic.grow_clusters"]
-        self.max_clusters = p["ghost-dynamic.max_clusters"]
+        self.initial = p["ghost-grow.initial_clusters"]
+        self.grow_by = p["ghost-grow.grow_clusters"]
+        self.max_clusters = p["ghost-grow.max_clusters"]
         self.ghost = ClusterAllocator(self.initial * self.C, self.C)
         self.grown = 0  # times the ghost grew
 

@@ -1,4 +1,5 @@
-"""``ghost-tiers``: a ghost swapfile in front of a real one, writeback by redirection (swap.tiers).
+"""``ghost-redirect`` (was ``ghost-tiers``): a ghost in front of a real swapfile, writeback by
+redirection (Chris Li's swap.tiers plan of Nov 2025; not the swap tiers series of 2026).
 
 Chris Li's writeback plan (24-25 Nov 2025), as Yosry Ahmed summarised it on 24 Nov 2025 and Chris
 acked on 25 Nov 2025: swap.tiers orders "ghost" -> "real"; on writeback a new entry is allocated in
@@ -11,9 +12,10 @@ Assumptions:
 
 * Pages go to the ghost (``--ghost-size``) first; when it is full, to the real device(s)
   (``--real-size``) directly, without zswap: in Chris Li's plan the memory tier is "memory only,
-  there is no file backing and don't share swap entries with the real swapfile".
+  there is no file backing and don't share swap entries with the real swapfile". An all-zero page
+  still goes to the zeromap there (``swap_writeout`` checks for it before writing anything).
 * Writeback when the pool is full: the oldest entries move to new real slots, each keeping a
-  redirection entry of ``ghost-tiers.redirect_bytes`` in its ghost slot; the ghost slot stays held
+  redirection entry of ``ghost-redirect.redirect_bytes`` in its ghost slot; the ghost slot stays held
   (a *slot wasted by redirection*) until the page is swapped in or freed. A page zswap rejects is
   written the same way (new real slot + redirection); with no real slot free it stays resident in
   the swap cache (the RFC's behaviour).
@@ -22,7 +24,7 @@ Assumptions:
 * swapoff still walks page tables (Yosry Ahmed, 24 Nov 2025; Chris Li, 25 Nov 2025: "That need
   rmap for swap entries", "an independent issue").
 
-Formulas (S, D, C, R = ``ghost-tiers.static_bytes``, ``.dynamic_bytes``, ``.cluster_slots``,
+Formulas (S, D, C, R = ``ghost-redirect.static_bytes``, ``.dynamic_bytes``, ``.cluster_slots``,
 ``.redirect_bytes``)::
 
     static  = S * (ghost slots + sum(real slots))
@@ -52,11 +54,11 @@ _REAL = 1 << DEV_SHIFT  # front tokens: ghost offsets below this, real slots (de
 
 
 class GhostTiers(Design):
-    name = "ghost-tiers"
+    name = "ghost-redirect"
     summary = "ghost in front of a real swapfile, writeback by redirection"
     PARAMS = (
-        *slot_params("ghost-tiers"),
-        Param("ghost-tiers.redirect_bytes", 4, "bytes per redirected entry", REDIRECT,
+        *slot_params("ghost-redirect"),
+        Param("ghost-redirect.redirect_bytes", 4, "bytes per redirected entry", REDIRECT,
               "memory for each ghost entry that points at a real slot"),
     )
     SWAPOFF_WALK = True
@@ -64,7 +66,7 @@ class GhostTiers(Design):
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
         p = cfg.params
-        self.R = p["ghost-tiers.redirect_bytes"]
+        self.R = p["ghost-redirect.redirect_bytes"]
         self.ghost = ClusterAllocator(cfg.ghost_slots, self.C)
         self.real = RealDevices(cfg.real_slots, self.C)
 
@@ -97,6 +99,9 @@ class GhostTiers(Design):
 
     def disk_slots(self) -> int:
         return self.real.inuse
+
+    def disk_pinned(self) -> int:
+        return self.real.inuse - self.n_disk  # zero pages that went straight to the real tier
 
     def wasted_slots(self) -> int:
         return self.n_redirected

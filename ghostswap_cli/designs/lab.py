@@ -45,6 +45,7 @@ __all__ = (
     "ORACLE_RAM",
     "EXIT_USAGE",
     "timeline_columns",
+    "JSON_SCHEMA_VERSION",
 )
 
 DEFAULT_MAX_POOL_PERCENT = 20  # mm/zswap.c default of max_pool_percent
@@ -52,6 +53,10 @@ DEFAULT_HEADROOM_PERCENT = 25
 #: RAM of the oracle machine: 1 PiB at max_pool_percent 100, so its pool never hits the limit
 ORACLE_RAM = 1 << 50
 EXIT_USAGE = 2
+#: ``designs --json`` layout (ghostswap-designs(1), JSON OUTPUT): bumped when a key is removed or
+#: changes meaning; keys and rows may be added within a version. 2: nine designs, the first five
+#: renamed (``design_aliases``), the writeback-refused and shrinker-stall rows.
+JSON_SCHEMA_VERSION = 2
 
 
 # --- first pass ----------------------------------------------------------------------------------
@@ -170,10 +175,13 @@ class LabReport:
         return round(self.compressed_pages * self.page_size / self.compressed_bytes, 4)
 
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        from ghostswap_cli.designs import DESIGN_ALIASES
+
+        d = {"schema_version": JSON_SCHEMA_VERSION, **dataclasses.asdict(self)}
         d["compression_ratio"] = self.compression_ratio
         d["elapsed"] = round(self.elapsed, 6)
         d["rows"] = [r.key for r in ROWS]
+        d["design_aliases"] = dict(DESIGN_ALIASES)
         return d
 
 
@@ -213,7 +221,7 @@ def run_lab(trace: os.PathLike[str] | str, options: LabOptions) -> LabReport:
         prof = profile_trace(reader)
         ps = reader.page_size
         auto = recommend(prof, options.headroom_percent, 100,
-                         cluster_slots=params["ghost.cluster_slots"])
+                         cluster_slots=params["ghost-rfc.cluster_slots"])
         ghost_slots = (auto.slots if options.ghost_size is None
                        else _slots(options.ghost_size, ps, "--ghost-size"))
         real_slots = (tuple(_slots(s, ps, "--real-size") for s in options.real_sizes)

@@ -1,4 +1,5 @@
-"""``mainline``: zswap in front of real swapfiles, as Linux 6.12-6.18 ships it.
+"""``mainline-6.18`` (was ``mainline``): zswap in front of real swapfiles, as Linux 6.12-6.18
+ships it (before swap-table phase IV removed the static swap_map and swap_cgroup arrays).
 
 Assumptions (the model's policy):
 
@@ -16,8 +17,7 @@ Assumptions (the model's policy):
   is written to its slot directly.
 * Swap-in: one lookup (the slot's swap-table entry). swapoff walks every page table.
 
-Formulas (S = ``mainline.static_bytes``, D = ``mainline.dynamic_bytes``, C =
-``mainline.cluster_slots``)::
+Formulas (S = ``mainline-6.18.static_bytes``, D = ``.dynamic_bytes``, C = ``.cluster_slots``)::
 
     static  = S * sum(slots of each real device)            # from swapon, constant
     dynamic = D * C * (clusters holding an allocated slot)  # changes with use
@@ -40,7 +40,8 @@ from ghostswap_cli.designs.base import (
     human_bytes,
 )
 
-__all__ = ("Mainline", "STATIC", "DYNAMIC", "CLUSTER", "DEV_SHIFT")
+__all__ = ("Mainline", "STATIC", "DYNAMIC", "CLUSTER", "DEV_SHIFT", "slot_params",
+           "cluster_slots_param", "RealDevices")
 
 DEV_SHIFT = 48  # slot token = device index << 48 | offset
 _MASK = (1 << DEV_SHIFT) - 1
@@ -50,6 +51,11 @@ DYNAMIC = "Chris Li, 29 Nov 2025: \"11 bytes (3 bytes static, 8 bytes dynamic)\"
 CLUSTER = "SWAPFILE_CLUSTER = HPAGE_PMD_NR on x86-64 (swapon-kernel.md 8); Chris Li, reply to Rik van Riel of 24 Nov 2025: \"512 entry swpa [sic] table array lookup\""
 
 
+def cluster_slots_param(prefix: str, what: str = "the unit dynamic metadata is allocated in") -> Param:
+    return Param(f"{prefix}.cluster_slots", 512, "slots", CLUSTER, f"slots per cluster ({what})",
+                 minimum=1)
+
+
 def slot_params(prefix: str) -> tuple[Param, ...]:
     """The per-slot constants every design with swap slots has, under its own prefix."""
     return (
@@ -57,8 +63,7 @@ def slot_params(prefix: str) -> tuple[Param, ...]:
               "metadata allocated at swapon for every slot of the device"),
         Param(f"{prefix}.dynamic_bytes", 8, "bytes per slot", DYNAMIC,
               "swap-table metadata per slot of each cluster in use"),
-        Param(f"{prefix}.cluster_slots", 512, "slots", CLUSTER,
-              "slots per cluster (the unit dynamic metadata is allocated in)", minimum=1),
+        cluster_slots_param(prefix),
     )
 
 
@@ -69,6 +74,7 @@ class RealDevices:
     def __init__(self, sizes: tuple[int, ...], cluster_slots: int) -> None:
         self.devs = [ClusterAllocator(n, cluster_slots) for n in sizes]
         self.slots = sum(sizes)
+        self.usable = sum(max(n - 1, 0) for n in sizes)  # slot 0 of each holds the header
         self.inuse = 0
         self.clusters_in_use = 0
 
@@ -94,9 +100,9 @@ class RealDevices:
 
 
 class Mainline(Design):
-    name = "mainline"
-    summary = "zswap in front of real swapfiles; every zswap page pins a disk slot"
-    PARAMS = slot_params("mainline")
+    name = "mainline-6.18"
+    summary = "zswap in front of real swapfiles (6.12-6.18); every zswap page pins a disk slot"
+    PARAMS = slot_params("mainline-6.18")
     SWAPOFF_WALK = True
 
     def __init__(self, cfg: LabConfig) -> None:

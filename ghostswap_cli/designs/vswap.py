@@ -1,9 +1,9 @@
-"""``vswap``: Nhat Pham's virtual swap (VS): page tables hold virtual slots, a descriptor each.
+"""``vswap-48`` (was ``vswap``): Nhat Pham's virtual swap (VS) as the RFC thread knew it: page tables hold virtual slots, a descriptor each.
 
 Assumptions:
 
 * Every swapped-out page (zeromap, zswap, disk, or held by the swap cache) has a dynamically
-  allocated descriptor of ``vswap.entry_bytes``; the virtual space has no static per-slot cost and
+  allocated descriptor of ``vswap-48.entry_bytes``; the virtual space has no static per-slot cost and
   no size limit ("only allocate (z)swap metadata on-demand", Nhat Pham, 21 Nov 2025).
 * Physical slots on the real device(s) (``--real-size``) only for pages written back (or rejected
   by zswap and written directly); their static and dynamic costs as in mainline.
@@ -12,13 +12,13 @@ Assumptions:
 * Swap-in goes through the virtual layer: an xarray lookup of the descriptor, then the backend
   (Chris Li, 24 Nov 2025: the "extra xarray lookup in VS"); counted as 2 lookups. Johannes Weiner
   (24 Nov 2025) answered that xarray lookups already sit in the page-cache fast path: set
-  ``vswap.indirect_swapin=0`` to count them as direct.
+  ``vswap-48.indirect_swapin=0`` to count them as direct.
 * swapoff of the physical device moves only the pages on it (into memory or another backend)
   without a page-table walk (Rik van Riel, 26 Nov 2025: "With indirection, swapoff can just move
   pages from the being-swapoffed device into the swap cache ... without ever needing to find the
   page tables").
 
-Formulas (E = ``vswap.entry_bytes``; S, D, C = ``vswap.static_bytes``, ``.dynamic_bytes``,
+Formulas (E = ``vswap-48.entry_bytes``; S, D, C = ``vswap-48.static_bytes``, ``.dynamic_bytes``,
 ``.cluster_slots`` of the physical device)::
 
     static  = S * sum(physical slots)
@@ -34,10 +34,10 @@ per-swap-entry overhead will be a field to indicate the backend location ... + 2
 
 from __future__ import annotations
 
-from ghostswap_cli.designs.base import Design, LabConfig, Param
+from ghostswap_cli.designs.base import Design, LabConfig, Param, switch_param
 from ghostswap_cli.designs.mainline import RealDevices, slot_params
 
-__all__ = ("Vswap",)
+__all__ = ("Vswap", "LOOKUP", "indirect_swapin_param")
 
 ENTRY = ("Nhat Pham (earlier email) quoted by Chris Li, 29 Nov 2025: \"48 bytes previously 64 "
          "bytes\"; Chris Li, 25 Nov 2025, guessed \"something like 24 bytes\"")
@@ -45,24 +45,27 @@ LOOKUP = ("Chris Li, 24 Nov 2025: \"the extra xarray lookup in VS\"; Johannes We
           "\"we use xarray lookups in the page cache\" fast path")
 
 
+def indirect_swapin_param(prefix: str) -> Param:
+    return switch_param(f"{prefix}.indirect_swapin", 1, LOOKUP,
+                        "1: every swap-in looks the descriptor up first (2 lookups); 0: count it as direct")
+
+
 class Vswap(Design):
-    name = "vswap"
+    name = "vswap-48"
     summary = "virtual swap: a descriptor per swapped page, physical slots only on writeback"
     PARAMS = (
-        Param("vswap.entry_bytes", 48, "bytes per swapped page", ENTRY,
+        Param("vswap-48.entry_bytes", 48, "bytes per swapped page", ENTRY,
               "descriptor allocated for each page with a virtual slot"),
-        *slot_params("vswap"),
-        Param("vswap.indirect_swapin", 1, "0 or 1", LOOKUP,
-              "1: every swap-in looks the descriptor up first (2 lookups); 0: count it as direct",
-              maximum=1),
+        *slot_params("vswap-48"),
+        indirect_swapin_param("vswap-48"),
     )
     SWAPOFF_WALK = False
 
     def __init__(self, cfg: LabConfig) -> None:
         super().__init__(cfg)
         p = cfg.params
-        self.E = p["vswap.entry_bytes"]
-        self.indirect = p["vswap.indirect_swapin"] == 1
+        self.E = p[f"{self.name}.entry_bytes"]
+        self.indirect = p[f"{self.name}.indirect_swapin"] == 1
         self.phys = RealDevices(cfg.real_slots, self.C)
 
     def alloc_front(self) -> tuple[int, bool] | None:

@@ -4,7 +4,9 @@ Mirrors mm/swapfile.c of Linux 6.12 (log lines and errnos unchanged through 6.18
 ghost swapfile RFC (21 Nov 2025) applied when the machine's personality is ``ghost``:
 ``read_swap_header`` treats a file of exactly PAGE_SIZE bytes as a ghost (SWP_GHOST |
 SWP_SOLIDSTATE, no extents, size from ``last_page``), ``nr_real_swapfiles`` counts the non-ghost
-areas on the available list, and ``swap_show`` prints ``ghost`` as the type.
+areas on the available list, and ``swap_show`` prints ``ghost`` as the type. One addition the RFC
+does not have: swapon warns (``GHOST_BEFORE_REAL``) when a ghost ends up with a priority not below
+a real area's, the configuration in which the RFC's writeback stalls.
 
 With the ``distro-6.1`` configuration (``k.release == "6.1"``) the log lines are 6.1's: the
 ``Adding`` line ends with ``FS`` (frontswap, removed in 6.5). Everything else here is the same in
@@ -66,6 +68,8 @@ __all__ = (
     "is_deleted",
     "hold_swapfile",
     "release_held",
+    "GHOST_BEFORE_REAL",
+    "GHOST_ALONGSIDE_REAL",
 )
 
 #: Where the state keeps a hard link to each active swap file: the kernel holds the open file
@@ -405,7 +409,39 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
         # which it always is there
         f"{'FS' if k.release == '6.1' else ''}"
     )
+    _warn_ghost_before_real(k, si)
     return si
+
+
+GHOST_BEFORE_REAL = (
+    "ghost swap {ghost} (priority {gprio}) is used before {real} (priority {rprio}): zswap "
+    "cannot write back ghost slots, pages stay resident and nothing reaches {real} until the "
+    "ghost is full"
+)
+#: equal priorities: slots alternate, so only the pages on ghost slots are stuck
+GHOST_ALONGSIDE_REAL = (
+    "ghost swap {ghost} (priority {gprio}) is used alongside {real} (priority {rprio}): zswap "
+    "cannot write back ghost slots, pages on them stay resident"
+)
+
+
+def _warn_ghost_before_real(k: Kernel, si: SwapInfoStruct) -> None:
+    """Not in the RFC: say so, once per swapon, when it enters the configuration in which its
+    writeback stalls. A ghost at a priority not below a real area gets (some of) the slots,
+    ``zswap_writeback_entry`` refuses each ghost entry the shrinker picks, and pages zswap
+    rejects stay in the swap cache (ghost-rfc.md section 6)."""
+    if k.personality != "ghost":
+        return
+    others = [o for o in k.active() if o is not si and o.writeok and o.is_ghost != si.is_ghost]
+    if si.is_ghost:
+        pairs = [(si, o) for o in others if o.prio <= si.prio]
+    else:
+        pairs = [(o, si) for o in others if o.prio >= si.prio]
+    if pairs:
+        ghost, real = max(pairs, key=lambda pair: (pair[0].prio, pair[1].prio))
+        text = GHOST_BEFORE_REAL if ghost.prio > real.prio else GHOST_ALONGSIDE_REAL
+        k.printk.pr_warn(text.format(ghost=ghost.name, gprio=ghost.prio, real=real.name,
+                                     rprio=real.prio))
 
 
 def _override(setting: str, detected: bool) -> bool:

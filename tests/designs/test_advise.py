@@ -77,11 +77,13 @@ def test_json_compares_with_the_dynamic_designs(run_cli, tmp_path: Path) -> None
     rec = a["recommendation"]
     assert (rec["basis_pages"], rec["with_headroom"], rec["needed_slots"], rec["slots"]) == (700, 875, 876, 1024)
     assert (rec["size_bytes"], rec["size"], rec["usable_slots"]) == (4 << 20, "4MiB", 1023)
-    assert list(a["comparison"]) == ["ghost", "ghost-dynamic", "vswap"]
-    ghost = a["comparison"]["ghost"]
+    assert list(a["comparison"]) == ["ghost-rfc", "ghost-grow", "swap-table-dynamic", "vswap-24"]
+    ghost = a["comparison"]["ghost-rfc"]
     assert ghost["devices"] == "ghost 4 MiB"
     assert ghost["metadata_static_at_peak_bytes"] == 3 * 1024  # the static cost of that size
-    assert a["comparison"]["ghost-dynamic"]["metadata_static_at_peak_bytes"] <= 3 * 1024
+    assert a["comparison"]["ghost-grow"]["metadata_static_at_peak_bytes"] <= 3 * 1024
+    # the dynamic ghost of swap-table phase IV has no static cost of its own
+    assert a["comparison"]["swap-table-dynamic"]["metadata_static_at_peak_bytes"] < 3 * 1024
     assert a["corrupt_pages"] == 0 and a["stored_pages"]["peak_swapped_pages"] == 700
     assert a["command"] == ["ghostswap", "mkswap", "--ghost", "--size", "4MiB", "ghost.swap"]
     assert a["command_line"] == "ghostswap mkswap --ghost --size 4MiB ghost.swap"

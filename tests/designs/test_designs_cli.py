@@ -35,8 +35,8 @@ def test_captured_process_all_five_designs(tmp_path: Path, child: subprocess.Pop
         assert set(d) == {row.key for row in ROWS}
         assert d["metadata_peak_bytes"] > 0
     # the marked pages compress: every design stored them, none kept them resident for space
-    assert r["designs"]["ghost"]["kept_resident_no_slot"] == 0
-    assert r["designs"]["vswap"]["metadata_dynamic_at_peak_bytes"] >= 48 * res.peak_swapped // 2
+    assert r["designs"]["ghost-rfc"]["kept_resident_no_slot"] == 0
+    assert r["designs"]["vswap-48"]["metadata_dynamic_at_peak_bytes"] >= 48 * res.peak_swapped // 2
     assert not state_dir.exists()  # the user's state was never opened
 
 
@@ -50,13 +50,13 @@ def test_text_table_has_every_row_and_design(run_cli) -> None:
     assert [line[: len(label)] for line, label in zip(lines[head + 1 :], labels, strict=True)] == labels
     assert "0 corrupt" in r.stdout
     assert lines[head + 1 + len(labels) :] == []
-    r = run_cli("designs", example_trace(), "--designs", "vswap,ghost")
+    r = run_cli("designs", example_trace(), "--designs", "vswap-24,ghost,swap-table")
     assert r.exit_code == 0, r.output
-    assert ["ghost", "vswap"] in [line.split() for line in r.stdout.splitlines()]
+    assert ["swap-table", "ghost-rfc", "vswap-24"] in [line.split() for line in r.stdout.splitlines()]
 
 
 def test_json_matches_the_table_order(designs_json) -> None:
-    r = designs_json(example_trace(), "--designs", "ghost", "--compressor", "lz4")
+    r = designs_json(example_trace(), "--designs", "ghost-rfc", "--compressor", "lz4")
     assert r["rows"] == [row.key for row in ROWS]
     assert r["config"]["ghost_size_auto"] and r["config"]["ghost_size_bytes"] == 4 << 20
     assert r["oracle"]["rejected_incompressible"] == r["incompressible_pages"]
@@ -64,10 +64,12 @@ def test_json_matches_the_table_order(designs_json) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--param", "vswap.nope=1"], "unknown parameter 'vswap.nope'"),
-    (["--param", "vswap.entry_bytes=lots"], "vswap.entry_bytes: 'lots' is not an integer"),
-    (["--param", "vswap.indirect_swapin=2"], "vswap.indirect_swapin: 2 is out of range"),
-    (["--param", "ghost.cluster_slots=0"], "ghost.cluster_slots: 0 is out of range"),
+    (["--param", "vswap-24.nope=1"], "unknown parameter 'vswap-24.nope'"),
+    (["--param", "vswap-24.entry_bytes=lots"], "vswap-24.entry_bytes: 'lots' is not an integer"),
+    (["--param", "vswap-48.indirect_swapin=2"], "vswap-48.indirect_swapin: 2 is out of range"),
+    # an old key is accepted and reported under the name it has now
+    (["--param", "ghost.cluster_slots=0"], "ghost-rfc.cluster_slots: 0 is out of range"),
+    (["--param", "ghost-rfc.real_behind=2"], "ghost-rfc.real_behind: 2 is out of range"),
     (["--param", "lab.ram=4Q"], "lab.ram: '4Q' is not a size"),
     (["--param", "novalue"], "expected KEY=VALUE"),
     (["--designs", "zram"], "unknown design 'zram'"),
@@ -102,12 +104,12 @@ def test_timeline_and_plot(run_cli, tmp_path: Path) -> None:
     assert rows[0] == ["event", *(f"{n}_metadata_bytes" for n in DESIGN_NAMES)]
     assert [int(row[0]) for row in rows[1:]] == list(range(500, 4001, 500))
     timeline = tmp_path / "t.csv"
-    r = run_cli("designs", example_trace(), "--designs", "ghost", "--timeline", timeline, "--json",
+    r = run_cli("designs", example_trace(), "--designs", "ghost-rfc", "--timeline", timeline, "--json",
                 "--timeline-every", "1000")
     report = json.loads(r.stdout)
     last = list(csv.reader(timeline.open()))[-1]
     # the last row is the metadata after the last event: all pages still out at the end (768)
-    assert last[0] == "4000" and int(last[1]) <= report["designs"]["ghost"]["metadata_peak_bytes"]
+    assert last[0] == "4000" and int(last[1]) <= report["designs"]["ghost-rfc"]["metadata_peak_bytes"]
 
 
 def test_plot_without_matplotlib_names_the_extra(run_cli, tmp_path: Path, monkeypatch) -> None:
@@ -127,6 +129,6 @@ def test_listed_in_the_root_help(run_cli) -> None:
 def test_empty_trace(tmp_path: Path, designs_json) -> None:
     r = designs_json(write(tmp_path / "e.trace", []))
     assert r["events"] == 0 and r["config"]["ghost_size_bytes"] == 2 << 20
-    g = r["designs"]["ghost"]
+    g = r["designs"]["ghost-rfc"]
     assert g["metadata_peak_bytes"] == 3 * 512 and g["metadata_mean_bytes"] == 0
     assert g["metadata_per_stored_page"] is None and g["lookups_per_swapin"] is None

@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 
+from ghostswap_cli.designs import DESIGN_NAMES
 from ghostswap_cli.designs.base import ROWS
 
 from .lab_traces import huge_page, write
 
 KiB, MiB = 1024, 1 << 20
 CL = 8 * 512  # dynamic bytes of one cluster in use
+#: the first five designs by the names they had (aliases of mainline-6.18, ghost-rfc, ...)
+OLD_FIVE = "mainline,ghost,ghost-dynamic,ghost-tiers,vswap"
 
 
 def check(report: dict[str, Any], expected: dict[str, dict[str, Any]]) -> None:
@@ -38,9 +41,10 @@ def check(report: dict[str, Any], expected: dict[str, dict[str, Any]]) -> None:
 # rows that are 0 unless a test says otherwise
 BASE: dict[str, Any] = {
     "zswap_pages_peak": 0, "pool_peak_bytes": 0, "disk_held_peak_bytes": 0,
-    "disk_pinned_peak_bytes": 0, "kept_resident": 0, "kept_resident_no_slot": 0,
+    "disk_pinned_peak_bytes": 0, "disk_slow_peak_bytes": 0, "kept_resident": 0, "kept_resident_no_slot": 0,
     "kept_resident_rejected": 0, "rejected_pool_full": 0, "rejected_incompressible": 0,
-    "written_back": 0, "written_direct": 0, "redirect_slots_peak": 0, "swapins_direct": 0,
+    "written_back": 0, "written_direct": 0, "redirect_slots_peak": 0, "writeback_failed": 0,
+    "shrinker_stalls": 0, "swapins_direct": 0,
     "swapins_redirected": 0, "lookups_per_swapin": None,
 }
 
@@ -75,8 +79,56 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
     # vswap: 48 bytes per page out: after out k, k pages; after in k, 1000 - k
     vs_pages = sum(range(1, 1001)) + sum(1000 - k for k in range(1, 1001))
     everything_direct = {"swapins_direct": 1000, "lookups_per_swapin": 1.0}
-    check(r, {
-        "mainline": {
+    # swap-table: 48 bytes per cluster of every device: 1 + 1 + 2 clusters = 192; the table as
+    # mainline's (8 bytes a slot of a cluster in use); the zero bit is inside it
+    table = {
+        "metadata_peak_bytes": 192 + 3 * CL,
+        "metadata_static_at_peak_bytes": 192,
+        "metadata_dynamic_at_peak_bytes": 3 * CL,
+        "metadata_mean_bytes": 192 + CL * main_sum / 2000,
+        "metadata_per_stored_page": (192 + 3 * CL) / 1000,
+        "stored_pages_peak": 1000,
+        "disk_held_peak_bytes": 1000 * 4096, "disk_pinned_peak_bytes": 1000 * 4096,
+        **everything_direct,
+        "swapoff_entries_peak": 1000, "swapoff_page_table_walk": True,
+    }
+    # swap-table-dynamic: the ghost never fills; its fresh clusters 1 and 2 take VPN 0..511
+    # and 512..999 (cluster 0, with the header, is only used once no fresh one is left), so
+    # clusters in use follow ghost_sum; 16 bytes a slot of them; the real devices' 192 static
+    dyn_ghost = 16 * 512
+    # vswap-24: 2 bits a physical slot: (256 + 512 + 1024) * 2 / 8 = 448; 24 bytes a page out
+    expected = {
+        "swap-table": {"devices": "real 1 MiB + real 2 MiB + real 4 MiB", **table},
+        "swap-tiers": {  # fast = the first device, slow = the others: the same slots
+            "devices": "fast real 1 MiB + slow real 2 MiB + real 4 MiB; cgroup tiers: fast, slow, zswap",
+            **table,
+            "disk_slow_peak_bytes": (511 + 234) * 4096,  # all but the fast tier's 255 pages
+        },
+        "swap-table-dynamic": {
+            "devices": "dynamic ghost + real 1 MiB + real 2 MiB + real 4 MiB",
+            "metadata_peak_bytes": 192 + 2 * dyn_ghost,
+            "metadata_static_at_peak_bytes": 192,
+            "metadata_dynamic_at_peak_bytes": 2 * dyn_ghost,
+            "metadata_mean_bytes": 192 + dyn_ghost * ghost_sum / 2000,
+            "metadata_per_stored_page": (192 + 2 * dyn_ghost) / 1000,
+            "stored_pages_peak": 1000,
+            **everything_direct,  # zero pages: found in the ghost's table
+            "swapoff_entries_peak": 0, "swapoff_page_table_walk": False,
+        },
+        "vswap-24": {
+            "devices": "virtual + real 1 MiB + real 2 MiB + real 4 MiB",
+            "metadata_peak_bytes": 448 + 24 * 1000,
+            "metadata_static_at_peak_bytes": 448,
+            "metadata_dynamic_at_peak_bytes": 24 * 1000,
+            "metadata_mean_bytes": 448 + 24 * vs_pages / 2000,
+            "metadata_per_stored_page": (448 + 24 * 1000) / 1000,
+            "stored_pages_peak": 1000,
+            "swapins_redirected": 1000, "lookups_per_swapin": 2.0,
+            "swapoff_entries_peak": 0, "swapoff_page_table_walk": False,
+        },
+    }
+    expected.update({
+        "mainline-6.18": {
             "devices": "real 1 MiB + real 2 MiB + real 4 MiB",
             "metadata_peak_bytes": 5376 + 3 * CL,  # 17664
             "metadata_static_at_peak_bytes": 5376,
@@ -89,7 +141,7 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
             **everything_direct,
             "swapoff_entries_peak": 1000, "swapoff_page_table_walk": True,
         },
-        "ghost": {
+        "ghost-rfc": {
             "devices": "ghost 4 MiB",
             "metadata_peak_bytes": 3072 + 2 * CL,
             "metadata_static_at_peak_bytes": 3072,  # 3 * 1024
@@ -100,7 +152,7 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
             **everything_direct,
             "swapoff_entries_peak": 1000, "swapoff_page_table_walk": True,
         },
-        "ghost-dynamic": {
+        "ghost-grow": {
             "devices": "ghost 2 MiB, grew to 4 MiB",
             "metadata_peak_bytes": 3072 + 2 * CL,
             "metadata_static_at_peak_bytes": 3072,
@@ -111,7 +163,7 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
             **everything_direct,
             "swapoff_entries_peak": 1000, "swapoff_page_table_walk": True,
         },
-        "ghost-tiers": {  # the ghost as above, plus the real devices' static cost; no writeback
+        "ghost-redirect": {  # the ghost as above, plus the real devices' static cost; no writeback
             "devices": "ghost 4 MiB -> real 1 MiB + real 2 MiB + real 4 MiB",
             "metadata_peak_bytes": 3072 + 5376 + 2 * CL,
             "metadata_static_at_peak_bytes": 3072 + 5376,
@@ -122,7 +174,7 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
             **everything_direct,
             "swapoff_entries_peak": 1000, "swapoff_page_table_walk": True,
         },
-        "vswap": {  # physical devices unused: only their static cost
+        "vswap-48": {  # physical devices unused: only their static cost
             "devices": "virtual + real 1 MiB + real 2 MiB + real 4 MiB",
             "metadata_peak_bytes": 5376 + 48 * 1000,
             "metadata_static_at_peak_bytes": 5376,
@@ -134,6 +186,7 @@ def test_three_real_devices_1000_zero_pages(tmp_path: Path, designs_json) -> Non
             "swapoff_entries_peak": 0, "swapoff_page_table_walk": False,
         },
     })
+    check(r, {name: expected[name] for name in DESIGN_NAMES})
 
 
 def test_pool_limit_writeback_and_redirection(tmp_path: Path, designs_json) -> None:
@@ -149,7 +202,7 @@ def test_pool_limit_writeback_and_redirection(tmp_path: Path, designs_json) -> N
     events = [("out", v, huge_page(v)) for v in range(12)] + [("in", v, None) for v in range(12)]
     trace = write(tmp_path / "b.trace", events)
     r = designs_json(trace, "--ghost-size", "2M", "--real-size", "2M", "--pool-limit", "40K",
-                     "--compressor", "lz4")
+                     "--compressor", "lz4", "--designs", OLD_FIVE)
     assert r["config"]["pool_limit_pages"] == 10 and r["config"]["accept_pages"] == 9
     assert r["compressed_pages"] == 12 and r["corrupt_pages"] == 0 and r["verified_pages"] == 12
     pool = {"zswap_pages_peak": 10, "pool_peak_bytes": 10 * 4096}
@@ -176,7 +229,7 @@ def test_pool_limit_writeback_and_redirection(tmp_path: Path, designs_json) -> N
               + (1536 + 48 * 1) + 1536)
     writeback = {"rejected_pool_full": 1, "written_back": 1, "written_direct": 1}
     check(r, {
-        "mainline": {
+        "mainline-6.18": {
             "devices": "real 2 MiB",
             "metadata_peak_bytes": 1536 + CL, "metadata_static_at_peak_bytes": 1536,
             "metadata_dynamic_at_peak_bytes": CL, "metadata_mean_bytes": one_device_mean,
@@ -189,9 +242,9 @@ def test_pool_limit_writeback_and_redirection(tmp_path: Path, designs_json) -> N
             "swapins_direct": 12, "lookups_per_swapin": 1.0,
             "swapoff_entries_peak": 12, "swapoff_page_table_walk": True,
         },
-        "ghost": {"devices": "ghost 2 MiB", **ghost_like},
-        "ghost-dynamic": {"devices": "ghost 2 MiB, no growth", **ghost_like},
-        "ghost-tiers": {
+        "ghost-rfc": {"devices": "ghost 2 MiB", **ghost_like},
+        "ghost-grow": {"devices": "ghost 2 MiB, no growth", **ghost_like},
+        "ghost-redirect": {
             "devices": "ghost 2 MiB -> real 2 MiB",
             "metadata_peak_bytes": 3072 + 2 * CL + 8, "metadata_static_at_peak_bytes": 3072,
             "metadata_dynamic_at_peak_bytes": 2 * CL + 8, "metadata_mean_bytes": tiers_sum / 24,
@@ -202,7 +255,7 @@ def test_pool_limit_writeback_and_redirection(tmp_path: Path, designs_json) -> N
             "lookups_per_swapin": (10 * 1 + 2 * 2) / 12,
             "swapoff_entries_peak": 12, "swapoff_page_table_walk": True,
         },
-        "vswap": {
+        "vswap-48": {
             "devices": "virtual + real 2 MiB",
             "metadata_peak_bytes": 1536 + 48 * 12 + CL, "metadata_static_at_peak_bytes": 1536,
             "metadata_dynamic_at_peak_bytes": 48 * 12 + CL, "metadata_mean_bytes": vs_sum / 24,
@@ -219,12 +272,12 @@ def test_no_free_slot_growth_and_frees(tmp_path: Path, designs_json) -> None:
     real device of 1 MiB (255 usable slots)."""
     trace = write(tmp_path / "c.trace",
                   [("out", v, "zero") for v in range(600)] + [("free", v, None) for v in range(600)])
-    r = designs_json(trace, "--ghost-size", "2M", "--real-size", "1M")
+    r = designs_json(trace, "--ghost-size", "2M", "--real-size", "1M", "--designs", OLD_FIVE)
     assert r["freed"] == 600 and r["corrupt_pages"] == 0
     # vswap pages out: k after out k, 600 - k after free k
     vs_sum = sum(768 + 48 * k for k in range(1, 601)) + sum(768 + 48 * (600 - k) for k in range(1, 601))
     check(r, {
-        "mainline": {  # 255 pages get a slot, 345 stay resident; static 3 * 256 = 768
+        "mainline-6.18": {  # 255 pages get a slot, 345 stay resident; static 3 * 256 = 768
             "devices": "real 1 MiB",
             "metadata_peak_bytes": 768 + CL, "metadata_static_at_peak_bytes": 768,
             "metadata_dynamic_at_peak_bytes": CL,
@@ -235,7 +288,7 @@ def test_no_free_slot_growth_and_frees(tmp_path: Path, designs_json) -> None:
             "kept_resident": 345, "kept_resident_no_slot": 345,
             "swapoff_entries_peak": 255, "swapoff_page_table_walk": True,
         },
-        "ghost": {  # 511 get a slot, 89 stay resident; static 3 * 512 = 1536
+        "ghost-rfc": {  # 511 get a slot, 89 stay resident; static 3 * 512 = 1536
             "devices": "ghost 2 MiB",
             "metadata_peak_bytes": 1536 + CL, "metadata_static_at_peak_bytes": 1536,
             "metadata_dynamic_at_peak_bytes": CL,
@@ -244,7 +297,7 @@ def test_no_free_slot_growth_and_frees(tmp_path: Path, designs_json) -> None:
             "kept_resident": 89, "kept_resident_no_slot": 89,
             "swapoff_entries_peak": 511, "swapoff_page_table_walk": True,
         },
-        "ghost-dynamic": {  # grows to 2 clusters at the 512th out: everything fits
+        "ghost-grow": {  # grows to 2 clusters at the 512th out: everything fits
             "devices": "ghost 2 MiB, grew to 4 MiB",
             "metadata_peak_bytes": 3072 + 2 * CL, "metadata_static_at_peak_bytes": 3072,
             "metadata_dynamic_at_peak_bytes": 2 * CL,
@@ -255,17 +308,17 @@ def test_no_free_slot_growth_and_frees(tmp_path: Path, designs_json) -> None:
             "metadata_per_stored_page": (3072 + 2 * CL) / 600, "stored_pages_peak": 600,
             "swapoff_entries_peak": 600, "swapoff_page_table_walk": True,
         },
-        "ghost-tiers": {  # 511 in the ghost, 89 straight to the real tier; static 3 * 768 = 2304
+        "ghost-redirect": {  # 511 in the ghost, 89 on the real tier (its zeromap); static 3 * 768 = 2304
             "devices": "ghost 2 MiB -> real 1 MiB",
             "metadata_peak_bytes": 2304 + 2 * CL, "metadata_static_at_peak_bytes": 2304,
             "metadata_dynamic_at_peak_bytes": 2 * CL,
             "metadata_mean_bytes": (511 * (2304 + CL) + 89 * (2304 + 2 * CL)
                                     + 510 * (2304 + 2 * CL) + 89 * (2304 + CL) + 2304) / 1200,
             "metadata_per_stored_page": (2304 + 2 * CL) / 600, "stored_pages_peak": 600,
-            "disk_held_peak_bytes": 89 * 4096, "written_direct": 89,
+            "disk_held_peak_bytes": 89 * 4096, "disk_pinned_peak_bytes": 89 * 4096,
             "swapoff_entries_peak": 600, "swapoff_page_table_walk": True,
         },
-        "vswap": {
+        "vswap-48": {
             "devices": "virtual + real 1 MiB",
             "metadata_peak_bytes": 768 + 48 * 600, "metadata_static_at_peak_bytes": 768,
             "metadata_dynamic_at_peak_bytes": 48 * 600, "metadata_mean_bytes": vs_sum / 1200,
@@ -283,13 +336,44 @@ def test_parameters_change_the_figures(tmp_path: Path, designs_json) -> None:
                   [("out", v, "zero") for v in range(600)] + [("free", v, None) for v in range(600)])
     for entry in (64, 24):
         r = designs_json(trace, "--ghost-size", "2M", "--real-size", "1M", "--designs", "vswap",
-                         "--param", f"vswap.entry_bytes={entry}")
-        assert r["designs"]["vswap"]["metadata_peak_bytes"] == 768 + entry * 600
-        assert r["params"]["vswap.entry_bytes"] == entry
-    r = designs_json(trace, "--ghost-size", "2M", "--designs", "ghost,ghost-dynamic",
-                     "--param", "ghost-dynamic.max_clusters=1", "--param", "ghost.static_bytes=1")
-    assert list(r["designs"]) == ["ghost", "ghost-dynamic"]
-    g, d = r["designs"]["ghost"], r["designs"]["ghost-dynamic"]
+                         "--param", f"vswap.entry_bytes={entry}")  # the old names still work
+        assert r["designs"]["vswap-48"]["metadata_peak_bytes"] == 768 + entry * 600
+        assert r["params"]["vswap-48.entry_bytes"] == entry
+    r = designs_json(trace, "--ghost-size", "2M", "--designs", "ghost-rfc,ghost-grow",
+                     "--param", "ghost-grow.max_clusters=1", "--param", "ghost-rfc.static_bytes=1")
+    assert list(r["designs"]) == ["ghost-rfc", "ghost-grow"]
+    g, d = r["designs"]["ghost-rfc"], r["designs"]["ghost-grow"]
     assert g["metadata_static_at_peak_bytes"] == 512  # 1 byte * 512 slots
     assert d["devices"] == "ghost 2 MiB, no growth" and d["kept_resident_no_slot"] == 89
     assert d["metadata_peak_bytes"] == 1536 + CL
+
+
+def test_swap_tiers_follow_the_cgroups_tiers(tmp_path: Path, designs_json) -> None:
+    """300 zero pages out and back in; a 1 MiB fast tier (255 usable slots) and a 2 MiB slow one
+    (511): the cgroup's tier settings decide where they go; with zswap off for the cgroup the
+    (compressible) pages go to disk directly."""
+    trace = write(tmp_path / "t.trace",
+                  [("out", v, "zero") for v in range(300)] + [("in", v, None) for v in range(300)])
+    args = ("--designs", "swap-tiers", "--real-size", "1M", "--real-size", "2M")
+
+    def tiers(*params: str) -> dict[str, Any]:
+        r = designs_json(trace, *args, *(x for p in params for x in ("--param", p)))
+        return r["designs"]["swap-tiers"]
+
+    both = tiers()
+    assert both["disk_held_peak_bytes"] == 300 * 4096 and both["disk_slow_peak_bytes"] == 45 * 4096
+    slow_only = tiers("swap-tiers.fast=0")
+    assert slow_only["devices"].endswith("cgroup tiers: slow, zswap")
+    assert slow_only["disk_slow_peak_bytes"] == slow_only["disk_held_peak_bytes"] == 300 * 4096
+    fast_only = tiers("swap-tiers.slow=0")
+    assert fast_only["disk_slow_peak_bytes"] == 0 and fast_only["kept_resident_no_slot"] == 45
+    none = tiers("swap-tiers.fast=0", "swap-tiers.slow=0")
+    assert none["kept_resident_no_slot"] == 300 and none["stored_pages_peak"] == 0
+    assert none["devices"].endswith("cgroup tiers: zswap")
+    # zswap off: the pages are written to their slot (a zero page would still go to the zeromap)
+    trace = write(tmp_path / "h.trace",
+                  [("out", v, huge_page(v)) for v in range(8)] + [("in", v, None) for v in range(8)])
+    r = designs_json(trace, *args, "--param", "swap-tiers.zswap=0", "--compressor", "lz4")
+    d = r["designs"]["swap-tiers"]
+    assert d["written_direct"] == 8 and d["zswap_pages_peak"] == 0 and d["pool_peak_bytes"] == 0
+    assert d["disk_pinned_peak_bytes"] == 0 and d["swapins_direct"] == 8

@@ -72,9 +72,9 @@ def test_ghost_model_matches_the_simulated_rfc_kernel(tmp_path: Path, state_dir:
     with open_kernel(state_dir) as k, open_trace(trace) as reader:
         assert k.zswap.max_pages() == 40
         rep = replay_trace(k, reader, ReplayOptions())
-    r = designs_json(trace, "--designs", "ghost", "--ghost-size", "2M", "--pool-limit", "160K",
+    r = designs_json(trace, "--designs", "ghost-rfc", "--ghost-size", "2M", "--pool-limit", "160K",
                      "--compressor", "lz4")
-    g = r["designs"]["ghost"]
+    g = r["designs"]["ghost-rfc"]
     assert rep.no_swap_space > 0 and rep.stayed_resident > 0 and rep.rejected["pool_limit"] > 0
     assert g["kept_resident_no_slot"] == rep.no_swap_space
     assert g["kept_resident_rejected"] == rep.stayed_resident

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is no
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
             "capture-and-replay.sh", "compare-compressors.sh", "linux-6.1.sh",
-            "size-for-a-workload.sh", "record-and-replay.sh", "sweep-grid.sh"}
+            "size-for-a-workload.sh", "record-and-replay.sh", "sweep-grid.sh",
+            "ghost-before-real-stall.sh"}
 
 
 def needs(script: Path) -> list[str]:
@@ -200,6 +201,29 @@ def test_ghost_plus_real_writeback(run_example):
     (left,) = proc_swaps_rows(outputs_of(out, "cat /proc/swaps")[2])
     assert left[1] == "ghost"
     assert after_swapoff["pswpin"] == after_swapoff["pswpout"] == after_replay["pswpout"]
+
+
+def test_ghost_before_real_stall(run_example):
+    from ghostswap_cli.kernel.swapfile import GHOST_BEFORE_REAL
+
+    out = run_example("ghost-before-real-stall.sh")
+    (warning,) = outputs_of(out, "dmesg --level warn --notime")[0].splitlines()
+    ghost, real = warning.split()[2], warning.split()[8]
+    assert (Path(ghost).name, Path(real).name) == ("ghost.swap", "real.swap")
+    assert warning == GHOST_BEFORE_REAL.format(ghost=ghost, gprio=10, real=real, rprio=-2)
+    report = outputs_of(out, "replay app.gstrace")[0]
+    assert report_value(report, "written back") == "0 pages"
+    assert first_int(report_value(report, "stayed resident")) > 0
+    assert outputs_of(out, "cat /sys/kernel/debug/zswap/written_back_pages")[0].strip() == "0"
+    assert int(outputs_of(out, "cat /sys/kernel/debug/zswap/reject_reclaim_fail")[0]) > 0
+    rows = proc_swaps_rows(outputs_of(out, "cat /proc/swaps")[0])
+    assert [(Path(r[0]).name, r[1]) for r in rows] == [("ghost.swap", "ghost"), ("real.swap", "file")]
+    assert int(rows[0][3]) > 0 and rows[1][3] == "0"  # nothing reached the real file
+    table = next(o for c, o in blocks(out) if c.startswith("designs"))
+    row = {line[:40].strip(): line[40:].split() for line in table.splitlines()[7:]}
+    assert row["pages written back"] == ["0", "797"]
+    assert row["pages kept resident"][0] == str(first_int(report_value(report, "stayed resident")))
+    assert int(row["shrinker runs stalled on ghost slots"][0]) > 0
 
 
 def _ptrace_scope() -> int:
