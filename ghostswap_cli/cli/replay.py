@@ -145,7 +145,7 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
             stack.close()
             _access_output(app, areport, as_json, plot, timeline, trace)
             return
-        _check_machine(app, k, fresh, no_swap_ok)
+        leftovers = _check_machine(k, fresh, no_swap_ok)
         options = ReplayOptions(
             compressor=compressor, level=level, timeline=timeline_file,
             timeline_every=timeline_every, commit_every=commit_every,
@@ -166,12 +166,16 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         term.out(format_report(report))
         if term.is_interactive(sys.stdout):
             term.out(f"pool size         {sparkline(report.pool_samples)}\n")
+    if leftovers:
+        term.warning(leftovers)
     if report.corrupt_pages:
         raise SystemExit(EXIT_CORRUPT)
 
 
-def _check_machine(app: App, k, fresh: bool, no_swap_ok: bool) -> None:
-    """Say up front what would make the report mean something else than it seems to."""
+def _check_machine(k, fresh: bool, no_swap_ok: bool) -> str | None:
+    """Refuse up front a replay whose report could only be zeros; with ``fresh``, unmap what
+    earlier replays left. Returns the warning about pages left by earlier replays (said with
+    the report, so that a replay that fails still says one line)."""
     from ghostswap_cli.errors import ToolError
 
     if not any(si.writeok for si in k.active()) and not no_swap_ok:
@@ -182,10 +186,11 @@ def _check_machine(app: App, k, fresh: bool, no_swap_ok: bool) -> None:
     if fresh:
         mm.exit_mmap()
     elif mm.swapped_pages or mm.present_pages:
-        app.terminal.warning(
-            f"{mm.swapped_pages} pages swapped out ({k.zswap_stored_pages()} in zswap) and "
-            f"{mm.present_pages} in RAM are left from earlier replays; their slots, pool space "
-            f"and RAM change this replay's results (--fresh starts from a clean machine)")
+        return (f"this replay started with {mm.swapped_pages} pages swapped out "
+                f"({k.zswap_stored_pages()} in zswap) and {mm.present_pages} in RAM left from "
+                f"earlier replays; their slots, pool space and RAM changed its results "
+                f"(--fresh starts from a clean machine)")
+    return None
 
 
 def _proactive(spec: str | None) -> tuple[int, float]:

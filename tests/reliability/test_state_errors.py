@@ -46,7 +46,7 @@ def gs(*args, env=None, cwd=None, timeout=120):
 
 def one_line(r) -> str:
     assert "Traceback" not in r.stderr, r.stderr
-    assert r.returncode != 0
+    assert getattr(r, "returncode", getattr(r, "exit_code", 0)) != 0
     lines = r.stderr.splitlines()
     assert len(lines) == 1, r.stderr
     return lines[0]
@@ -63,36 +63,37 @@ def _snapshot(state: Path) -> dict:
 
 # --- item 6 ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", EVERY, ids=[" ".join(a) for a in EVERY])
-def test_state_under_a_file_is_one_line(tmp_path, args):
+def test_state_under_a_file_is_one_line(tmp_path, run_cli):
     (tmp_path / "file").write_text("")
-    r = gs("--state", tmp_path / "file" / "sub", *args)
-    line = one_line(r)
-    assert "file/sub: Not a directory" in line and "reset --force" not in line
+    for args in EVERY:
+        r = run_cli("--state", tmp_path / "file" / "sub", *args)
+        line = one_line(r)
+        assert "file/sub: Not a directory" in line and "reset --force" not in line, args
+    line = one_line(gs("--state", tmp_path / "file" / "sub", "swapoff", "-a"))  # a process too
+    assert "file/sub: Not a directory" in line
 
 
-def test_fifo_as_trace_is_refused_at_once(tmp_path, state_dir):
+def test_fifo_as_trace_is_refused_at_once(tmp_path, state_dir, run_cli):
     fifo = tmp_path / "t.fifo"
     os.mkfifo(fifo)
     for args in (["trace", "info", fifo], ["replay", fifo], ["trace", "convert", fifo,
                                                               tmp_path / "o.trace"]):
-        r = gs(*args, env={"GHOSTSWAP_STATE": str(state_dir)}, timeout=30)
+        r = run_cli(*args)
         assert one_line(r).endswith("cannot read: a trace must be a regular file (this is a FIFO)")
 
 
-def test_non_utf8_names_are_shown_octal_escaped(tmp_path, state_dir):
-    env = {"GHOSTSWAP_STATE": str(state_dir)}
+def test_non_utf8_names_are_shown_octal_escaped(tmp_path, state_dir, run_cli):
     name = os.fsdecode(b"bad\xffname.swap")
     path = str(tmp_path / name)
-    assert gs("mkswap", "-q", "--file", "--size", "1M", path, env=env).returncode == 0
-    r = gs("swapon", path, env=env)
+    assert run_cli("mkswap", "-q", "--file", "--size", "1M", path).exit_code == 0
+    r = gs("swapon", path, env={"GHOSTSWAP_STATE": str(state_dir)})  # a real process's stdio
     assert (r.returncode, r.stderr) == (0, "")
-    swaps = gs("cat", "/proc/swaps", env=env).stdout
+    swaps = gs("cat", "/proc/swaps", env={"GHOSTSWAP_STATE": str(state_dir)}).stdout
     assert f"{tmp_path}/bad\\377name.swap " in swaps
-    assert "bad\\xffname.swap" in gs("dmesg", env=env).stdout  # dmesg's escape for the log
-    r = gs("swapoff", "-a", env=env)  # the escaped /proc/swaps name reads back to the file
-    assert (r.returncode, r.stderr) == (0, "")
-    assert gs("cat", "/proc/swaps", env=env).stdout.count("\n") == 1
+    assert "bad\\xffname.swap" in run_cli("dmesg").stdout  # dmesg's escape for the log
+    r = run_cli("swapoff", "-a")  # the escaped /proc/swaps name reads back to the file
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert run_cli("cat", "/proc/swaps").stdout.count("\n") == 1
 
 
 def _make_unwritable(path: Path) -> None:
@@ -116,9 +117,10 @@ def _make_writable(path: Path) -> None:
             p.chmod(stat.S_IMODE(p.stat().st_mode) | 0o200)
 
 
-@pytest.fixture
-def frozen(tmp_path):
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory):
     """A copy of a state with an active area, that this process cannot write (item 10)."""
+    tmp_path = tmp_path_factory.mktemp("frozen")
     state = tmp_path / "state"
     machine(state)
     swap = tmp_path / "a.swap"
@@ -138,13 +140,13 @@ def test_reset_of_an_unwritable_state_is_one_line(frozen):
     assert ("Permission denied" in line or "Operation not permitted" in line), line
 
 
-@pytest.mark.parametrize("args", READERS, ids=[" ".join(a) for a in READERS])
-def test_read_only_state_can_be_read(frozen, args):
+def test_read_only_state_can_be_read(frozen, run_cli):
     state, swap = frozen
-    r = gs("--state", state, *args)
-    assert (r.returncode, r.stderr) == (0, "")
-    if args[0] in ("cat", "swapshow", "swapon"):
-        assert str(swap) in r.stdout
+    for args in READERS:
+        r = run_cli("--state", state, *args)
+        assert (r.exit_code, r.stderr) == (0, ""), args
+        if args[0] in ("cat", "swapshow", "swapon"):
+            assert str(swap) in r.stdout, args
 
 
 def test_read_only_state_refuses_writes_safely(frozen):
@@ -191,36 +193,34 @@ def test_database_locked_elsewhere_says_so(state_dir, tmp_path):
 
 # --- item 5 ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("point", [1, 4, 9, 14])
-def test_failed_reset_leaves_the_machine_as_it_was(state_dir, tmp_path, point):
+@pytest.mark.parametrize("point", [4, 14])
+def test_failed_reset_leaves_the_machine_as_it_was(state_dir, tmp_path, point, run_cli):
     machine(state_dir, ram=str(1 << 30))
     swap = tmp_path / "a.swap"
     env = {"GHOSTSWAP_STATE": str(state_dir)}
-    assert gs("mkswap", "-q", "--file", "--size", "1M", swap).returncode == 0
-    assert gs("swapon", swap, env=env).returncode == 0
+    assert run_cli("mkswap", "-q", "--file", "--size", "1M", swap).exit_code == 0
+    assert run_cli("swapon", swap).exit_code == 0
     before = _snapshot(state_dir)
     r = gs("kernel", "reset", env={**env, "GHOSTSWAP_FAULT": f"{point}:enospc"})
     assert "No space left on device" in one_line(r)
     assert _snapshot(state_dir) == before  # boot time, RAM, compressor, area: all kept
-    assert gs("kernel", "reset", env=env).returncode == 0
-    assert "1048576 kB" in gs("kernel", "show", env=env).stdout  # RAM kept by a good reset
+    assert run_cli("kernel", "reset").exit_code == 0
+    assert "1048576 kB" in run_cli("kernel", "show").stdout  # RAM kept by a good reset
 
 
 # --- item 8 ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["/", "/etc", "/usr", "/tmp", "~"])
-def test_system_directories_are_refused(value):
-    value = os.path.expanduser(value)
-    r = gs("dmesg", env={"GHOSTSWAP_STATE": value})
-    assert "refusing to use" in one_line(r)
-    if value == "/":
-        assert not os.path.exists("/state.db")
+def test_system_directories_are_refused(run_cli):
+    for value in ["/", "/etc", "/usr", "/tmp", os.path.expanduser("~")]:
+        r = run_cli("dmesg", env={"GHOSTSWAP_STATE": value})
+        assert "refusing to use" in one_line(r), value
+    assert not os.path.exists("/state.db")
 
 
-def test_empty_state_is_refused(tmp_path):
+def test_empty_state_is_refused(tmp_path, run_cli):
     assert "GHOSTSWAP_STATE is set but empty" in one_line(gs("dmesg", env={"GHOSTSWAP_STATE": ""}))
-    r = gs("--state", "", "dmesg")
-    assert r.returncode == 2 and "the state directory is empty" in r.stderr
+    r = run_cli("--state", "", "dmesg")
+    assert r.exit_code == 2 and "the state directory is empty" in r.stderr
 
 
 def test_another_users_state_directory_is_refused(tmp_path):
@@ -244,20 +244,19 @@ def _documented(page: str) -> set[int]:
     return {int(n) for n in re.findall(r"^\.B (\d+)$", part, re.M)}
 
 
-def test_every_fsck_exit_status_is_in_the_man_page(tmp_path, state_dir):
-    env = {"GHOSTSWAP_STATE": str(state_dir)}
-    seen = {gs("kernel", "fsck", "--bogus", env=env).returncode}
-    seen.add(gs("--state", tmp_path / "none", "kernel", "fsck").returncode)  # 8
+def test_every_fsck_exit_status_is_in_the_man_page(tmp_path, state_dir, run_cli):
+    seen = {run_cli("kernel", "fsck", "--bogus").exit_code}
+    seen.add(run_cli("--state", tmp_path / "none", "kernel", "fsck").exit_code)  # 8
     machine(state_dir)
-    seen.add(gs("kernel", "fsck", env=env).returncode)  # 0
+    seen.add(run_cli("kernel", "fsck").exit_code)  # 0
     swap = tmp_path / "a.swap"
-    assert gs("mkswap", "-q", "--file", "--size", "1M", swap).returncode == 0
-    assert gs("swapon", swap, env=env).returncode == 0
+    assert run_cli("mkswap", "-q", "--file", "--size", "1M", swap).exit_code == 0
+    assert run_cli("swapon", swap).exit_code == 0
     from relhelp import swap_out
 
     swap_out(state_dir, range(40), zswap=False)
     os.truncate(swap, 4096 * 2)  # pages past slot 1 are gone
-    seen.add(gs("kernel", "fsck", env=env).returncode)  # 1
-    seen.add(gs("kernel", "fsck", "--repair", env=env).returncode)  # 5
+    seen.add(run_cli("kernel", "fsck").exit_code)  # 1
+    seen.add(run_cli("kernel", "fsck", "--repair").exit_code)  # 5
     assert seen == {0, 1, 5, 8, 16}, seen
     assert seen <= _documented("ghostswap-kernel.1")

@@ -31,7 +31,7 @@ import pytest
 from ghostswap_cli.replay.capture import capture
 
 REPO = Path(__file__).resolve().parents[2]
-SYNTH = ["trace", "synth", "--events", "400000", "--working-set", "20000"]
+SYNTH = ["trace", "synth", "--events", "60000", "--working-set", "6000"]
 
 
 def _ghostswap(args, *, cwd, env=None, preexec=None, wait=True):
@@ -50,7 +50,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def _limit_fsize():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, resource.RLIM_INFINITY))
 
 
 @pytest.mark.parametrize("how", ["rlimit", "fault"])
@@ -67,10 +67,9 @@ def test_synth_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, how):
     assert _leftovers(tmp_path) == [] and not out.exists()
 
 
-def test_convert_on_a_full_disk_keeps_the_old_output(tmp_path):
+def test_convert_on_a_full_disk_keeps_the_old_output(tmp_path, run_cli):
     src = tmp_path / "in.trace"
-    rc, _, err = _ghostswap([*SYNTH, "-o", src], cwd=tmp_path)
-    assert rc == 0, err
+    assert run_cli(*SYNTH, "-o", src).exit_code == 0
     dst = tmp_path / "out.gstrace"
     dst.write_bytes(b"old")
     rc, _, err = _ghostswap(["trace", "convert", src, dst], cwd=tmp_path, preexec=_limit_fsize)

@@ -4,7 +4,7 @@ Before: two Python sets, about 86 bytes per distinct page (862 MB for a trace of
 pages). After: :class:`PageStates`, one 64-bit word per page in sorted segments. Checked here:
 the counts are exactly those of the replay rules (a Hypothesis property against the set-based
 reference, across batches and segment splits), the structure holds 8 bytes per page, and a real
-``trace info`` process on a trace of 300 000 distinct pages grows by less than 16 bytes per page
+``trace info`` process on a trace of 200 000 distinct pages grows by less than 16 bytes per page
 (its peak RSS beside that of ``trace info`` on a 1-page trace). benchmarks/trace_info_memory.py
 measures 10 million pages.
 """
@@ -110,7 +110,7 @@ def _peak_rss_kib(trace: Path) -> int:
 
 def test_trace_info_process_grows_under_16_bytes_per_page(tmp_path):
     small, big = tmp_path / "small.gstrace", tmp_path / "big.gstrace"
-    n = 300_000
+    n = 200_000
     _trace(small, 1)
     _trace(big, n)
     grown = (_peak_rss_kib(big) - _peak_rss_kib(small)) * 1024

@@ -93,7 +93,7 @@ def _state_unchanged_after(run_cli, state, trace, expected_error):
     r = run_cli("replay", "--no-progress", trace)
     assert r.exit_code != 0
     assert expected_error in r.stderr, r.stderr
-    said = [line for line in r.stderr.splitlines() if "left from earlier replays" not in line]
+    said = [line for line in r.stderr.splitlines() if "from earlier replays" not in line]
     assert len(said) == 1 and "Traceback" not in r.stderr
     assert snapshot(state) == before
 
