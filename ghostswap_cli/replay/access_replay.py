@@ -201,6 +201,7 @@ class AccessProcess:
         self.shadow = array("q")
         self.zlen = array("H")  # compressed bytes charged for the page's zswap entry
         self.contents: list[Content] = []
+        self.pages: dict[int, bytes] = {}  # materialised contents (seeded pages cost ~10 us each)
         self.content_ids: dict[Content, int] = {}
         self.ptes: set[int] = set()  # PTE pages (vpn >> 9) the process has touched
         self.ev: Counter[str] = Counter()
@@ -451,7 +452,12 @@ class AccessProcess:
         if cg.swap_pages >= cg.swap_max_pages:
             return PAGEOUT_ACTIVATE  # mem_cgroup_try_charge_swap failed in add_to_swap
         vpn = self.vpns[i]
-        page = content_page(self.contents[self.content[i]], self.page_size)
+        cid = self.content[i]
+        page = self.pages.get(cid)
+        if page is None:
+            page = content_page(self.contents[cid], self.page_size)
+            if len(self.pages) < PAGE_CACHE:
+                self.pages[cid] = page
         z = self.zswap
         refuse = cg.zswap_bytes >= cg.zswap_max_bytes  # obj_cgroup_may_zswap
         if refuse:
@@ -499,6 +505,7 @@ class AccessProcess:
                 self.free(i)
 
 
+PAGE_CACHE = 8192  # distinct contents kept materialised (32 MiB of 4 KiB pages at most)
 SWAP_RA_HITS_MAX = (1 << 12) - 1  # PAGE_SHIFT bits of swap_readahead_info
 
 
