@@ -76,7 +76,7 @@ def test_designs_on_an_access_trace(tmp_path: Path, run_cli, trace: Path) -> Non
     r = run_cli("--state", state, "designs", "--json", "--memory-max", "2M", str(trace))
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
-    ops = d["ops"] if "ops" in d else None
+    ops = d.get("ops", None)
     text = json.dumps(d)
     assert "ghost-dynamic" in text and "vswap" in text
     if ops is not None:
