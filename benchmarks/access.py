@@ -39,10 +39,14 @@ def machine(work: Path, name: str) -> tuple[str, str]:
 
 
 def replay(st: tuple[str, str], trace: Path, *args: str) -> dict:
+    """Best of three, by the CPU time of this process (the machine is shared: wall time is the
+    other developers' too); ``cpu`` covers the whole command, state open and commit included."""
     best = None
     for _ in range(3):
+        c0 = time.process_time()
         d = json.loads(g(*st, "replay", "--no-progress", "--json", "--compressor", "lz4", *args, trace))
-        if best is None or d["elapsed"] < best["elapsed"]:
+        d["cpu"] = time.process_time() - c0
+        if best is None or d["cpu"] < best["cpu"]:
             best = d
     return best
 
@@ -53,21 +57,21 @@ def floor(trace: Path, outs: int, ins: int) -> float:
     with open_trace(trace) as r:
         pages = [content_page(c, r.page_size) for op, _v, c in r.events() if c is not None][:2000]
     blobs = [comp.compress(p) for p in pages]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for k in range(outs):
         comp.compress(pages[k % len(pages)])
     for k in range(ins):
         b = blobs[k % len(blobs)]
         if len(b) < 4096:
             comp.decompress(b, 4096)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
-    events = 200_000 if args.quick else 1_000_000
+    events = 100_000 if args.quick else 400_000
     info = machine_info()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,21 +89,21 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((workload, pages, events, hits, rec, fl, limit))
     print(f"## Access replay throughput (reclaim on, lz4)\n\nMachine: {info.get('cpu')}, "
           f"{info.get('cpus')} CPUs shared with other developers' jobs (load average at start "
-          f"{info.get('load average at start', info.get('load', '?'))}); timings are noisy. "
+          f"{__import__('os').getloadavg()[0]:.1f}); timings are by CPU time of the process, still noisy. "
           "`python -m benchmarks.access`. Binary access traces from `trace synth --workload`, "
           "replayed on a 4 GiB distro-6.1 machine with a 256 MiB swapfile, best of three. *No limit*: "
           "after the first touch every access is a resident hit. *Reclaim*: memory.max at half the "
           "footprint. *Floor*: lz4-compressing every page that went out and decompressing every page "
           "that came back, measured in the same run; its share of the reclaim replay's time says how "
           "much of the cost is the pages actually compressed.\n")
-    print("| workload | accesses | no limit: accesses/s | reclaim: accesses/s | swap-outs | refaults | "
-          "floor (s) | replay (s) | floor / replay |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | accesses | no limit: accesses per CPU s | reclaim: accesses per CPU s | swap-outs | "
+          "refaults | floor (CPU s) | reclaim replay (CPU s) | floor / replay | reclaim replay wall (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for workload, pages, events, hits, rec, fl, limit in rows:
         print(f"| {workload} ({pages} pages, memory.max {limit >> 20} MiB) | {events} | "
-              f"**{hits['accesses_per_second']:,}** | **{rec['accesses_per_second']:,}** | "
-              f"{rec['swap_outs']} | {rec['refaults']} | {fl:.2f} | {rec['elapsed']:.2f} | "
-              f"{fl / rec['elapsed']:.2f} |")
+              f"**{events / hits['cpu']:,.0f}** | **{events / rec['cpu']:,.0f}** | "
+              f"{rec['swap_outs']} | {rec['refaults']} | {fl:.2f} | {rec['cpu']:.2f} | "
+              f"{fl / rec['cpu']:.2f} | {rec['elapsed']:.2f} |")
     return 0
 
 

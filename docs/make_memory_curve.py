@@ -31,7 +31,8 @@ def main() -> None:
                       f"`ghostswap trace synth --workload W --events {EVENTS} --working-set {PAGES} "
                       "--seed 14`, replayed on a 512 MiB `distro-6.1` machine with lz4 "
                       "(`ghostswap advise --curve --memory-max 25%:100%:12.5%`). "
-                      "Regenerate with `python3 docs/make_memory_curve.py`.", ""]
+                      "Regenerate with `python3 docs/make_memory_curve.py`.", "",
+                      "Refaults count every page read back from swap, swap readahead included, so a scan under a tight limit can exceed one per access (pages read ahead and reclaimed again before use).", ""]
     with tempfile.TemporaryDirectory() as tmp:
         for w in WORKLOADS:
             trace = Path(tmp) / f"{w}.gst"

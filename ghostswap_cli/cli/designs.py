@@ -158,12 +158,13 @@ def _allow_dir_option(f):
 @click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv", help="Write each design's metadata bytes over events.")
 @click.option("--timeline-every", type=click.IntRange(min=1), default=100, show_default=True, metavar="N", help="Events between timeline rows.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png", help="Draw the timeline to a PNG (needs the 'plot' extra).")
+@click.option("--memory-max", "memory_max", metavar="SIZE", help="Access traces: run the process under this memory.max first; the designs then see the swap events reclaim produced.")
 @_allow_dir_option
 @pass_app
 def designs(app: App, trace: Path, designs_text: str, ghost_size: str, real_sizes: tuple[str, ...],
             pool_limit: str | None, max_pool_percent: int | None, compressor: str | None,
             param_specs: tuple[str, ...], as_json: bool, timeline: Path | None, timeline_every: int,
-            plot: Path | None, allow_dirs: tuple[Path, ...]) -> None:
+            plot: Path | None, memory_max: str | None, allow_dirs: tuple[Path, ...]) -> None:
     """Replay TRACE once and put numbers on each swap design of the ghost swapfile debate.
 
     The replay runs for real (compression, zswap, byte-for-byte checks) on a throwaway kernel in a
@@ -172,8 +173,16 @@ def designs(app: App, trace: Path, designs_text: str, ghost_size: str, real_size
     applies its own slots, pool limit and writeback. The table shows metadata
     bytes (peak, mean, per stored page), disk held, pages kept resident, writeback, slots wasted
     by redirection, lookups per swap-in and swapoff work. The state directory is not used.
+
+    An access trace (read/write events) is first run as a process under --memory-max (on a
+    scratch machine, as `ghostswap advise --memory-max` does); the designs see the swap-outs,
+    swap-ins and frees its reclaim produced.
     """
     from ghostswap_cli.designs.lab import run_lab
+
+    scratch = contextlib.ExitStack()
+    click.get_current_context().call_on_close(scratch.close)  # the scratch swap trace, if any
+    trace = _swap_trace_of(app, trace, memory_max, compressor, allow_dirs, scratch)
 
     options = _lab_options(designs_text, ghost_size, real_sizes, pool_limit, max_pool_percent,
                            compressor, param_specs, allow_dirs)
@@ -245,6 +254,33 @@ def format_advice(a) -> str:
     table = render_table(lab.designs, names, ADVISE_ROWS, headers)
     tail = ["", "create it with:", a.command_line]
     return "\n".join(lines) + "\n" + table + "\n".join(tail) + "\n"
+
+
+def _swap_trace_of(app: App, trace: Path, memory_max: str | None, compressor: str | None,
+                   allow_dirs: tuple[Path, ...], stack: contextlib.ExitStack) -> Path:
+    """``trace`` itself, or for an access trace the swap events of its run under memory_max."""
+    from ghostswap_cli.codec.trace import open_trace
+    from ghostswap_cli.designs import memory_advise as ma
+
+    with app.guard(), open_trace(trace, allow_dirs=allow_dirs) as r:
+        access = r.version >= 2
+    if not access:
+        if memory_max is not None:
+            app.abort(f"{trace}: --memory-max needs an access trace (read/write events)", 1)
+        return trace
+    if memory_max is None:
+        app.abort(f"{trace}: an access trace: give --memory-max, the limit its process runs under", 1)
+    with app.guard():
+        limit = ma.parse_limits(memory_max, ma.footprint_bytes(trace, allow_dirs))
+        if len(limit) != 1:
+            raise click.BadParameter("designs takes one limit", param_hint="--memory-max")
+        with app.kernel(write=False) as k:
+            ram, config = int(k.machine["ram"]), k.machine["config"]
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ghostswap-designs.")))
+        out = folder / f"{trace.stem}-swap.gst"
+        ma.simulate_limit(trace, limit[0], ram=ram, config=config, compressor=compressor, policy=None,
+                          allow_dirs=allow_dirs, swap_trace=out)
+    return out
 
 
 def _advise_memory(app: App, trace: Path, memory_max: str | None, curve: bool, plot: Path | None,

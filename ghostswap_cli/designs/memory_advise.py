@@ -115,12 +115,13 @@ class MemoryAdvice:
 
 def simulate_limit(trace: Path, memory_max: int, *, ram: int, config: str, compressor: str | None,
                    policy: str | None, swappiness: int | None = None,
-                   allow_dirs: Sequence[Path] = ()) -> CurvePoint:
-    """One replay of ``trace`` at ``memory_max`` on a scratch machine."""
+                   allow_dirs: Sequence[Path] = (), swap_trace: Path | None = None) -> CurvePoint:
+    """One replay of ``trace`` at ``memory_max`` on a scratch machine; with ``swap_trace``, the
+    swap events reclaim produced are written there (a version-1 trace for ``designs``)."""
     from click.testing import CliRunner
 
     from ghostswap_cli.cli import cli
-    from ghostswap_cli.codec.trace import open_trace, summarize
+    from ghostswap_cli.codec.trace import open_trace, open_trace_writer, summarize
     from ghostswap_cli.kernel.machine import open_kernel
     from ghostswap_cli.replay.access_replay import AccessOptions, replay_access_trace
 
@@ -139,8 +140,18 @@ def simulate_limit(trace: Path, memory_max: int, *, ram: int, config: str, compr
             if res.exit_code:
                 raise RuntimeError(f"scratch machine: ghostswap {' '.join(args)}: {res.output.strip()}")
         with open_kernel(state) as k, open_trace(trace, allow_dirs=allow_dirs) as reader:
-            rep = replay_access_trace(k, reader, AccessOptions(
-                memory_max=str(memory_max), compressor=compressor, policy=policy, swappiness=swappiness))
+            writer = (open_trace_writer(swap_trace, "binary", page_size, comments=())
+                      if swap_trace is not None else None)
+            try:
+                rep = replay_access_trace(k, reader, AccessOptions(
+                    memory_max=str(memory_max), compressor=compressor, policy=policy,
+                    swappiness=swappiness, swap_trace=writer))
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+            if writer is not None:
+                writer.close()
     rate = rep.rate(rep.refaults)
     return CurvePoint(
         memory_max=memory_max, accesses=rep.accesses, duration_s=rep.duration_s,

@@ -51,7 +51,7 @@ from ghostswap_cli.state.db import (
 )
 from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
-__all__ = ("Kernel", "open_kernel", "COUNTERS", "init_kernel", "state_corrupt")
+__all__ = ("Kernel", "open_kernel", "COUNTERS", "LATER_COUNTERS", "init_kernel", "state_corrupt")
 
 
 def state_corrupt(path: Path, what: str) -> StateError:
@@ -111,6 +111,15 @@ COUNTERS: dict[str, int] = {
     "corrupt_pages": 0,
     "nr_present_pages": 0,
 }
+
+
+# Counters added after states existed (access replays): a state written before them simply has
+# not counted them yet, so a missing row reads 0 and is not a problem for fsck.
+LATER_COUNTERS = frozenset((
+    "pgfault", "pgmajfault", "pgscan_direct", "pgsteal_direct", "pgscan_anon", "pgsteal_anon",
+    "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon", "workingset_activate_anon",
+    "workingset_restore_anon", "oom_kill", "swap_ra", "swap_ra_hit",
+))
 
 
 class Kernel:

@@ -105,6 +105,7 @@ class AccessOptions:
     memory_zswap_max: str | None = None
     swappiness: int | None = None
     page_cluster: int | None = None  # swap readahead: 2^N pages (VMA-based, as vma_ra_enabled)
+    swap_trace: Any = None  # a TraceWriter: the swap events reclaim produced (out/in/free)
     memory_reclaim: int = 0  # bytes written to memory.reclaim ...
     reclaim_every_s: float = 0.0  # ... every this many seconds of trace time (proactive, like TMO)
     policy: str | None = None  # "lru" or "mglru"
@@ -201,10 +202,13 @@ class AccessProcess:
         self.shadow = array("q")
         self.zlen = array("H")  # compressed bytes charged for the page's zswap entry
         self.contents: list[Content] = []
+        self.pages: dict[int, bytes] = {}  # materialised contents (seeded pages cost ~10 us each)
         self.content_ids: dict[Content, int] = {}
         self.ptes: set[int] = set()  # PTE pages (vpn >> 9) the process has touched
         self.ev: Counter[str] = Counter()
         self.oom = False
+        self.swap_writer = None  # TraceWriter of the swap events, if asked for
+        self.out_emitted = bytearray()
         self.ra_flag = bytearray()
         self.ra_prev = 0
         self.ra_hits = 0
@@ -227,6 +231,7 @@ class AccessProcess:
         self.shadow.append(NO_SHADOW)
         self.zlen.append(0)
         self.ra_flag.append(0)
+        self.out_emitted.append(0)
         if vpn < self.vma_start:
             self.vma_start = vpn
         if vpn >= self.vma_end:
@@ -282,6 +287,7 @@ class AccessProcess:
             cg.note_peak()
             return True
         if st == PS_SC_UNMAPPED:  # minor fault: still in the swap cache (swap_cache_get_folio)
+            self._emit_in(i)
             self.state[i] = PS_SWAPCACHE
             self.lruvec.young[i] = 1
             if self.ra_flag[i]:
@@ -319,6 +325,7 @@ class AccessProcess:
         cg.resident += 1
         self.lruvec.add_refaulted(i, active)
         self.ev["swap_ins"] += 1
+        self._emit_in(i)
         if self.ra_max_win > 1:
             self.swap_vma_readahead(vpn)
         cg.handle_over_high(self._reclaim)
@@ -365,6 +372,7 @@ class AccessProcess:
             self.mm.swap_read_keep(vpn)
             state[p] = PS_SC_UNMAPPED
             self.ra_flag[p] = 1
+            self._emit_in(p)
             cg.resident += 1
             self.lruvec.add_refaulted(p, active)
             self.lruvec.young[p] = 0
@@ -428,6 +436,9 @@ class AccessProcess:
             loc = self.mm.swap_location(vpn)
             self.mm.free(vpn)
             self._slot_gone(i, loc)
+        if self.swap_writer is not None and self.out_emitted[i]:
+            self.out_emitted[i] = 0
+            self.swap_writer.free(self.vpns[i])
         self.state[i] = PS_NONE
         self.shadow[i] = NO_SHADOW
 
@@ -451,7 +462,12 @@ class AccessProcess:
         if cg.swap_pages >= cg.swap_max_pages:
             return PAGEOUT_ACTIVATE  # mem_cgroup_try_charge_swap failed in add_to_swap
         vpn = self.vpns[i]
-        page = content_page(self.contents[self.content[i]], self.page_size)
+        cid = self.content[i]
+        page = self.pages.get(cid)
+        if page is None:
+            page = content_page(self.contents[cid], self.page_size)
+            if len(self.pages) < PAGE_CACHE:
+                self.pages[cid] = page
         z = self.zswap
         refuse = cg.zswap_bytes >= cg.zswap_max_bytes  # obj_cgroup_may_zswap
         if refuse:
@@ -474,6 +490,7 @@ class AccessProcess:
             return PAGEOUT_FREED
         self.disk_pages += 1
         self.state[i] = PS_SC_UNMAPPED
+        self._emit_out(i)
         return PAGEOUT_WRITEBACK
 
     def _stored(self, i: int, eid: int) -> int:
@@ -484,7 +501,18 @@ class AccessProcess:
         self.stored += 1
         return PAGEOUT_FREED
 
+    def _emit_out(self, i: int) -> None:
+        if self.swap_writer is not None and not self.out_emitted[i]:
+            self.out_emitted[i] = 1
+            self.swap_writer.out(self.vpns[i], self.contents[self.content[i]])
+
+    def _emit_in(self, i: int) -> None:
+        if self.swap_writer is not None and self.out_emitted[i]:
+            self.out_emitted[i] = 0
+            self.swap_writer.in_(self.vpns[i])
+
     def free_folio(self, i: int, shadow: int) -> None:
+        self._emit_out(i)
         self.state[i] = PS_OUT
         self.shadow[i] = shadow
         self.cg.resident -= 1
@@ -499,6 +527,7 @@ class AccessProcess:
                 self.free(i)
 
 
+PAGE_CACHE = 8192  # distinct contents kept materialised (32 MiB of 4 KiB pages at most)
 SWAP_RA_HITS_MAX = (1 << 12) - 1  # PAGE_SHIFT bits of swap_readahead_info
 
 
@@ -557,6 +586,7 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
         write_file(k, "/sys/kernel/ghostswap/compressor_level", str(options.level))
     config = k.machine["config"]
     proc = AccessProcess(k, cg, swappiness, exclusive_loads=config != "distro-6.1", policy=policy)
+    proc.swap_writer = options.swap_trace
     proc.ra_max_win = 1 << min(int(param(VM + "page-cluster", options.page_cluster)), 5)  # SWAP_RA_ORDER_CEILING
     z = k.zswap
     comp = z.current_compressor()
@@ -740,7 +770,9 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
     """The same replay as :func:`_run`, decoding a binary trace's words in place: a resident hit
     is a head word, a dict lookup and one bytearray store, with no tuple or Content built. Any
     record it does not expect (swap events, bad codes, timestamps going back, a cut-off end)
-    hands over to the checking reader for the error."""
+    hands over to the checking reader for the error. The per-access steps repeat :func:`_run`'s
+    inline, on purpose (a call per access would halve the hit rate); the tests replay one trace
+    both ways and compare every counter."""
 
     from ghostswap_cli.codec import trace as tc
 

@@ -197,3 +197,17 @@ def test_swap_readahead_follows_page_cluster(tmp_path: Path, machine) -> None:
     assert on["corrupt_pages"] == 0
     vm = dict(line.split() for line in g("cat", "/proc/vmstat").output.splitlines())
     assert int(vm["swap_ra_hit"]) == c["swap_ra_hit"]
+
+
+def test_a_state_from_before_the_reclaim_counters_is_clean(tmp_path: Path, run_cli) -> None:
+    import sqlite3
+
+    state = tmp_path / "state"
+    assert run_cli("--state", state, "kernel", "init").exit_code == 0
+    db = next(state.rglob("state.db"))
+    with sqlite3.connect(db) as c:  # as a state written before the counters existed
+        c.execute("DELETE FROM counters WHERE name IN ('pgfault', 'oom_kill', 'swap_ra')")
+    r = run_cli("--state", state, "kernel", "fsck")
+    assert r.exit_code == 0 and "clean" in r.output, r.output
+    vm = dict(line.split() for line in run_cli("--state", state, "cat", "/proc/vmstat").output.splitlines())
+    assert vm["oom_kill"] == "0"

@@ -69,3 +69,22 @@ def test_memory_max_needs_an_access_trace(tmp_path: Path, run_cli) -> None:
     p.write_text("ghostswap-trace 1\nout 1 zero\nin 1\n")
     r = run_cli("--state", tmp_path / "state", "advise", "--memory-max", "1M", str(p))
     assert r.exit_code == 1 and "need an access trace" in r.output
+
+
+def test_designs_on_an_access_trace(tmp_path: Path, run_cli, trace: Path) -> None:
+    state = tmp_path / "state"
+    r = run_cli("--state", state, "designs", "--json", "--memory-max", "2M", str(trace))
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    ops = d.get("ops", None)
+    text = json.dumps(d)
+    assert "ghost-dynamic" in text and "vswap" in text
+    if ops is not None:
+        assert ops["out"] > 0 and ops["in"] > 0
+    assert d.get("corrupt_pages", 0) == 0
+    r = run_cli("--state", state, "designs", str(trace))
+    assert r.exit_code == 1 and "give --memory-max" in r.output
+    old = tmp_path / "old.trace"
+    old.write_text("ghostswap-trace 1\nout 1 zero\n")
+    r = run_cli("--state", state, "designs", "--memory-max", "1M", str(old))
+    assert r.exit_code == 1 and "needs an access trace" in r.output
