@@ -142,7 +142,11 @@ class DaskEngine:
 
         try:
             if self.scheduler:
-                self.client = Client(self.scheduler, timeout="10s")
+                import dask
+
+                # dask's own connect timeout (distributed.comm.timeouts.connect), as its CLI uses
+                self.client = Client(self.scheduler,
+                                     timeout=dask.config.get("distributed.comm.timeouts.connect"))
             else:
                 # the workers' scratch space, removed with the cluster
                 self.scratch = tempfile.mkdtemp(prefix="ghostswap-dask-")
