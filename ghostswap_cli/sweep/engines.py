@@ -153,9 +153,11 @@ class DaskEngine:
                 import dask
 
                 self.config = dask.config.set({"temporary-directory": self.scratch})
+                # dashboard_address=None still takes :8787, with a warning when it is in use:
+                # a free local port never warns
                 self.cluster = LocalCluster(
                     n_workers=self.jobs, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                     local_directory=self.scratch)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
