@@ -124,7 +124,7 @@ def _list_points(app: App, spec, points, as_json: bool) -> None:
 def _format_summary(s) -> str:
     rate = f" ({s.points_per_second:g} points/s)" if s.points_per_second else ""
     lines = [
-        f"sweep {s.spec}: {s.points} points" + (f", {s.engine}" if s.engine else ""),
+        f"sweep {s.spec}: {s.points} point{'s' if s.points != 1 else ''}" + (f", {s.engine}" if s.engine else ""),
         f"{s.ok} ok, {s.failed} failed, {s.already_done} already done"
         + (f", {s.to_run - s.ok - s.failed} not run" if s.interrupted else "")
         + (f" in {s.elapsed:.1f} s{rate}" if s.to_run else ": nothing to run"),

@@ -142,16 +142,22 @@ class DaskEngine:
 
         try:
             if self.scheduler:
-                self.client = Client(self.scheduler, timeout="10s")
+                import dask
+
+                # dask's own connect timeout (distributed.comm.timeouts.connect), as its CLI uses
+                self.client = Client(self.scheduler,
+                                     timeout=dask.config.get("distributed.comm.timeouts.connect"))
             else:
                 # the workers' scratch space, removed with the cluster
                 self.scratch = tempfile.mkdtemp(prefix="ghostswap-dask-")
                 import dask
 
                 self.config = dask.config.set({"temporary-directory": self.scratch})
+                # dashboard_address=None still takes :8787, with a warning when it is in use:
+                # a free local port never warns
                 self.cluster = LocalCluster(
                     n_workers=self.jobs, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                     local_directory=self.scratch)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:

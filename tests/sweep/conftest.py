@@ -64,7 +64,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
         with dask.config.set({"temporary-directory": str(tmpdir)}):
             cluster = distributed.LocalCluster(
                 n_workers=2, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR)
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     finally:
         if old is None:
             del os.environ["TMPDIR"]

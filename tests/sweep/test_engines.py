@@ -64,7 +64,10 @@ def test_an_unreachable_scheduler_is_one_line_and_leaves_nothing(run_cli, grid: 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run_cli("sweep", grid, "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # dask's own setting
+        r = run_cli("sweep", grid, "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}")
     assert r.exit_code == 1
     assert r.stderr.startswith(f"ghostswap: tcp://127.0.0.1:{port}: cannot reach the Dask scheduler")
     assert r.stderr.count("\n") == 1
