@@ -5,10 +5,13 @@
 # zswap and the swapfile), then let advise size the zswap pool, a ghost swapfile and a real
 # swapfile, and print the curve of refaults and pool size against memory.max (at 2 MiB the
 # charged zswap pool alone fills the limit: the process is OOM-killed).
-# needs: kernel mkswap swapon trace replay advise cat
+# needs: kernel write mkswap swapon trace replay advise cat
 . "$(dirname "$0")/lib.sh"
 
 run kernel init --ram 512M --config distro-6.1
+# Debian's 6.1 boots with zswap off and the zbud pool: switch on zswap with zsmalloc
+run write /sys/module/zswap/parameters/zpool zsmalloc
+run write /sys/module/zswap/parameters/enabled Y
 run mkswap --file --size 32M real.swap
 run swapon real.swap
 

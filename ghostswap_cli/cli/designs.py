@@ -275,11 +275,11 @@ def _swap_trace_of(app: App, trace: Path, memory_max: str | None, compressor: st
         if len(limit) != 1:
             raise click.BadParameter("designs takes one limit", param_hint="--memory-max")
         with app.kernel(write=False) as k:
-            ram, config = int(k.machine["ram"]), k.machine["config"]
+            ram, config, zswap = int(k.machine["ram"]), k.machine["config"], ma.zswap_settings(k)
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ghostswap-designs.")))
         out = folder / f"{trace.stem}-swap.gst"
         ma.simulate_limit(trace, limit[0], ram=ram, config=config, compressor=compressor, policy=None,
-                          allow_dirs=allow_dirs, swap_trace=out)
+                          allow_dirs=allow_dirs, swap_trace=out, zswap=zswap)
     return out
 
 
@@ -297,7 +297,7 @@ def _advise_memory(app: App, trace: Path, memory_max: str | None, curve: bool, p
                           "events, ghostswap trace synth --workload)", 1)
         with app.kernel(write=False) as k:
             ram_bytes = parse_size(ram) if ram else int(k.machine["ram"])
-            config = k.machine["config"]
+            config, zswap = k.machine["config"], ma.zswap_settings(k)
         footprint = ma.footprint_bytes(trace, allow_dirs)
         try:
             limits = ma.parse_limits(memory_max or "10%:100%:10%", footprint)
@@ -307,12 +307,13 @@ def _advise_memory(app: App, trace: Path, memory_max: str | None, curve: bool, p
             _check_plot(app)
         if len(limits) == 1 and not curve and plot is None:
             a = ma.advise_memory(trace, limits[0], ram=ram_bytes, config=config, compressor=compressor,
-                                 policy=policy, headroom_percent=headroom, allow_dirs=allow_dirs)
+                                 policy=policy, headroom_percent=headroom, allow_dirs=allow_dirs,
+                                 zswap=zswap)
             app.terminal.out(json.dumps(a.to_json(), indent=2) + "\n" if as_json
                              else ma.format_memory_advice(a))
             return
         points = ma.memory_curve(trace, limits, ram=ram_bytes, config=config, compressor=compressor,
-                                 policy=policy, allow_dirs=allow_dirs)
+                                 policy=policy, allow_dirs=allow_dirs, zswap=zswap)
         if plot is not None:
             from ghostswap_cli.replay.memory_plot import plot_curve
 

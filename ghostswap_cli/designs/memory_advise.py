@@ -113,11 +113,22 @@ class MemoryAdvice:
         return d
 
 
+def zswap_settings(k) -> dict[str, str]:
+    """The zswap module parameters of machine ``k``, for a scratch machine to copy (on 6.1
+    zswap starts off and with zbud: a sizing run must use what the user's machine uses)."""
+    from ghostswap_cli.kernel.params import ZSWAP
+
+    return {path: k.params[path] for path in k.param_defs if path.startswith(ZSWAP)}
+
+
 def simulate_limit(trace: Path, memory_max: int, *, ram: int, config: str, compressor: str | None,
                    policy: str | None, swappiness: int | None = None,
-                   allow_dirs: Sequence[Path] = (), swap_trace: Path | None = None) -> CurvePoint:
+                   allow_dirs: Sequence[Path] = (), swap_trace: Path | None = None,
+                   zswap: dict[str, str] | None = None) -> CurvePoint:
     """One replay of ``trace`` at ``memory_max`` on a scratch machine; with ``swap_trace``, the
-    swap events reclaim produced are written there (a version-1 trace for ``designs``)."""
+    swap events reclaim produced are written there (a version-1 trace for ``designs``).
+    ``zswap``: parameters to set on the scratch machine first (``zswap_settings``); ``enabled``
+    is set last, as a user switching zswap on after choosing its pool would."""
     from click.testing import CliRunner
 
     from ghostswap_cli.cli import cli
@@ -133,7 +144,9 @@ def simulate_limit(trace: Path, memory_max: int, *, ram: int, config: str, compr
         swap = Path(tmp) / "sizing.swap"
         run = CliRunner()
         size = max(pages + 64, 1024) * page_size
+        settings = sorted((zswap or {}).items(), key=lambda kv: kv[0].endswith("/enabled"))
         for args in (["kernel", "init", "--ram", str(ram), "--config", config, "--page-size", str(page_size)],
+                     *(["write", path, value] for path, value in settings if value),
                      ["mkswap", "--file", "--size", f"{-(-size // 1024)}K", str(swap)],
                      ["swapon", str(swap)]):
             res = run.invoke(cli, ["--state", str(state), *args], catch_exceptions=False)
@@ -186,9 +199,9 @@ def footprint_bytes(trace: Path, allow_dirs: Sequence[Path] = ()) -> int:
 
 def advise_memory(trace: Path, memory_max: int, *, ram: int, config: str, compressor: str | None,
                   policy: str | None, headroom_percent: float = 25,
-                  allow_dirs: Sequence[Path] = ()) -> MemoryAdvice:
+                  allow_dirs: Sequence[Path] = (), zswap: dict[str, str] | None = None) -> MemoryAdvice:
     p = simulate_limit(trace, memory_max, ram=ram, config=config, compressor=compressor, policy=policy,
-                       allow_dirs=allow_dirs)
+                       allow_dirs=allow_dirs, zswap=zswap)
     grow = 1 + headroom_percent / 100
     pool = math.ceil(p.peak_zswap_bytes * grow)
     slots = math.ceil(p.peak_swap_pages * grow) + 1
@@ -205,11 +218,12 @@ def advise_memory(trace: Path, memory_max: int, *, ram: int, config: str, compre
 
 
 def memory_curve(trace: Path, limits: Sequence[int], *, ram: int, config: str, compressor: str | None,
-                 policy: str | None, allow_dirs: Sequence[Path] = (), progress=None) -> list[CurvePoint]:
+                 policy: str | None, allow_dirs: Sequence[Path] = (), progress=None,
+                 zswap: dict[str, str] | None = None) -> list[CurvePoint]:
     out = []
     for n, limit in enumerate(limits):
         out.append(simulate_limit(trace, limit, ram=ram, config=config, compressor=compressor,
-                                  policy=policy, allow_dirs=allow_dirs))
+                                  policy=policy, allow_dirs=allow_dirs, zswap=zswap))
         if progress is not None:
             progress(n + 1, len(limits))
     return out

@@ -274,9 +274,12 @@ def _literal(text: str) -> Any:
 
 def resolve_setting(where: str, mode: str, name: str, value: Any) -> Setting:
     """What ``name`` sets and its canonical value; SpecError when it does not apply."""
-    from ghostswap_cli.designs import ALL_PARAMS
+    from ghostswap_cli.designs import ALL_PARAMS, DESIGN_ALIASES, KNOWN_PARAMS
     from ghostswap_cli.kernel.params import MACHINE_PARAMS
 
+    if name in KNOWN_PARAMS and name not in ALL_PARAMS:  # a renamed design's key: its new name
+        old = name.split(".", 1)[0]
+        name = DESIGN_ALIASES[old] + name[len(old):]
     if name in SWEEP_NAMES:
         kind = name
         modes = SWEEP_NAMES[name]
@@ -317,8 +320,9 @@ def _size(value: Any) -> int:
 
 def _canonical(kind: str, name: str, value: Any, mode: str) -> Any:
     if kind == "design":
-        from ghostswap_cli.designs import DESIGN_NAMES
+        from ghostswap_cli.designs import DESIGN_ALIASES, DESIGN_NAMES
 
+        value = DESIGN_ALIASES.get(value, value)  # the old names of renamed designs
         if value not in DESIGN_NAMES:
             raise ValueError(f"no such design (choose from {', '.join(DESIGN_NAMES)})")
         return value

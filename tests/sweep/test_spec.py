@@ -119,5 +119,6 @@ def test_designs_mode_makes_design_an_axis(tmp_path: Path):
                       '[axes]\npool_limit = ["64K", "1M"]\n')
     spec = load_spec(spec)
     assert [s.value for s in spec.axes["design"]] == [
-        "mainline", "ghost", "ghost-dynamic", "ghost-tiers", "vswap"]
+        "mainline-6.18", "swap-table", "swap-tiers", "ghost-rfc", "ghost-grow", "ghost-redirect",
+        "swap-table-dynamic", "vswap-48", "vswap-24"]
     assert [s.value for s in spec.axes["pool_limit"]] == [64 << 10, 1 << 20]

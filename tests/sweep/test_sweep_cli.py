@@ -173,11 +173,13 @@ def test_designs_mode_one_row_per_design(run_cli, tmp_path: Path):
     r = run_cli("sweep", spec, "-j", "2")
     assert r.exit_code == 0, r.output
     rows = by_key(spec.with_suffix(".jsonl")).values()
-    assert len(rows) == 10
-    assert {r["design"] for r in rows} == {"mainline", "ghost", "ghost-dynamic", "ghost-tiers", "vswap"}
+    assert len(rows) == 18
+    assert {r["design"] for r in rows} == {
+        "mainline-6.18", "swap-table", "swap-tiers", "ghost-rfc", "ghost-grow", "ghost-redirect",
+        "swap-table-dynamic", "vswap-48", "vswap-24"}
     peak = {(r["design"], r["pool_limit"]): r["pool_peak_bytes"] for r in rows}
     # a pool limit of 128 KiB caps the pool near it (a store is checked before it lands)
-    assert all(peak[d, 128 << 10] < 160 << 10 < peak[d, 1 << 20] for d in ("ghost", "vswap"))
+    assert all(peak[d, 128 << 10] < 160 << 10 < peak[d, 1 << 20] for d in ("ghost-rfc", "vswap-48"))
     assert all(r["corrupt_pages"] == 0 for r in rows)
 
 
