@@ -122,8 +122,8 @@ def reset(app: App, force: bool, **options) -> None:
     machine = _collect(**options)
     if state_exists(app.state) and read_machine_params(app.state) is None and not force:
         app.abort(f"{app.state}: state database is unreadable; use `kernel reset --force`", 1)
-    _check_combination(read_machine_params(app.state) or {}, machine)
     with app.guard():
+        _check_combination(read_machine_params(app.state) or {}, machine)
         values = reset_state(app.state, machine)
     app.terminal.out(_describe(values, app))
 
