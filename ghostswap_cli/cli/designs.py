@@ -316,6 +316,57 @@ def format_advice(a) -> str:
     return "\n".join(lines) + "\n" + table + "\n".join(tail) + "\n"
 
 
+def _advise_memory(app: App, trace: Path, memory_max: str | None, curve: bool, plot: Path | None,
+                   ram: str | None, compressor: str | None, policy: str | None, headroom: float,
+                   as_json: bool, allow_dirs: tuple[Path, ...]) -> None:
+    from ghostswap_cli.codec.trace import open_trace
+    from ghostswap_cli.designs import memory_advise as ma
+    from ghostswap_cli.units import parse_size
+
+    with app.guard():
+        with open_trace(trace, allow_dirs=allow_dirs) as r:
+            if r.version < 2:
+                app.abort(f"{trace}: --memory-max and --curve need an access trace (read/write "
+                          "events, ghostswap trace synth --workload)", 1)
+        with app.kernel(write=False) as k:
+            ram_bytes = parse_size(ram) if ram else int(k.machine["ram"])
+            config = k.machine["config"]
+        footprint = ma.footprint_bytes(trace, allow_dirs)
+        try:
+            limits = ma.parse_limits(memory_max or "10%:100%:10%", footprint)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--memory-max") from None
+        if plot is not None:
+            _check_plot(app)
+        if len(limits) == 1 and not curve and plot is None:
+            a = ma.advise_memory(trace, limits[0], ram=ram_bytes, config=config, compressor=compressor,
+                                 policy=policy, headroom_percent=headroom, allow_dirs=allow_dirs)
+            app.terminal.out(json.dumps(a.to_json(), indent=2) + "\n" if as_json
+                             else ma.format_memory_advice(a))
+            return
+        points = ma.memory_curve(trace, limits, ram=ram_bytes, config=config, compressor=compressor,
+                                 policy=policy, allow_dirs=allow_dirs)
+        if plot is not None:
+            from ghostswap_cli.replay.memory_plot import plot_curve
+
+            plot_curve([{"name": trace.name, "points": [p.to_dict() for p in points]}], plot,
+                       title=f"ghostswap advise --curve {trace.name}")
+    if as_json:
+        app.terminal.out(json.dumps({"trace": str(trace), "footprint": footprint, "ram": ram_bytes,
+                                     "config": config, "points": [p.to_dict() for p in points]},
+                                    indent=2) + "\n")
+    else:
+        app.terminal.out(f"curve of {trace} (footprint {ma.human(footprint)}, RAM {ma.human(ram_bytes)}, "
+                         f"kernel {config})\n" + ma.format_curve(points))
+
+
+def _check_plot(app: App) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        app.abort("--plot needs matplotlib: install the 'plot' extra (pip install 'ghostswap[plot]')", 1)
+
+
 @click.command(short_help="Recommend a ghost swapfile size for a trace.",
                epilog="See ghostswap-advise(1).")
 @_trace_argument
@@ -326,19 +377,35 @@ def format_advice(a) -> str:
 @click.option("--output-file", metavar="PATH", default="ghost.swap", show_default=True, help="Path of the ghost swapfile in the mkswap command.")
 @click.option("--compressor", metavar="NAME", help="zswap compressor of the comparison replay [default: the kernel's].")
 @click.option("--param", "param_specs", metavar="KEY=VALUE", multiple=True, help="Override a model constant (as ghostswap designs).")
+@click.option("--memory-max", "memory_max", metavar="SIZE[,SIZE...]|LO:HI:STEP", help="Access traces: simulate under this memory.max (N% = share of the trace's footprint) and size zswap, the ghost and the real swapfile; several limits give a curve.")
+@click.option("--curve", is_flag=True, help="Access traces: refaults and pool size as functions of memory.max (default range: 10% to 100% of the footprint).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png", help="With --curve: draw the curve (needs the 'plot' extra).")
+@click.option("--ram", metavar="SIZE", help="Access traces: RAM of the simulated machine [default: this machine's].")
+@click.option("--reclaim-policy", type=click.Choice(["lru", "mglru"]), help="Access traces: reclaim policy [default: the machine's].")
 @_allow_dir_option
 @pass_app
 def advise(app: App, trace: Path, headroom: float, percentile: float, as_json: bool, label: str | None,
            output_file: str, compressor: str | None, param_specs: tuple[str, ...],
-           allow_dirs: tuple[Path, ...]) -> None:
+           memory_max: str | None, curve: bool, plot: Path | None, ram: str | None,
+           reclaim_policy: str | None, allow_dirs: tuple[Path, ...]) -> None:
     """Recommend the size of a ghost swapfile for TRACE and print the mkswap command.
 
     The size holds the peak (or --percentile) of pages swapped out at once, plus --headroom,
     plus the header slot, rounded up to whole clusters. One replay of TRACE then shows what that
     static size costs in metadata against the dynamic designs (ghost-grow, swap-table-dynamic,
     vswap-24).
+
+    For an access trace (read/write events) the kernel's reclaim decides what is swapped:
+    --memory-max SIZE simulates the process under that limit and recommends the zswap pool,
+    ghost and real swapfile sizes; --curve (or several limits) gives refaults and the pool
+    against memory.max as a table, --json, or a --plot.
     """
     from ghostswap_cli.designs.advise import run_advise
+
+    if memory_max is not None or curve or plot is not None:
+        _advise_memory(app, trace, memory_max, curve, plot, ram, compressor, reclaim_policy, headroom,
+                       as_json, allow_dirs)
+        return
 
     options = _lab_options("all", "auto", (), None, None, compressor, param_specs, allow_dirs)
     with app.guard():

@@ -83,12 +83,14 @@ def format_report(report) -> str:
 @click.option("--memory-zswap-max", metavar="SIZE", help="Access traces: memory.zswap.max for this replay.")
 @click.option("--swappiness", type=click.IntRange(0, 200), metavar="N", help="Access traces: vm.swappiness for this replay.")
 @click.option("--reclaim-policy", type=click.Choice(["lru", "mglru"]), help="Access traces: the two-list LRU or MGLRU (default: /sys/kernel/mm/lru_gen/enabled).")
+@click.option("--memory-reclaim", metavar="SIZE@SECONDS", help="Access traces: proactive reclaim, SIZE written to memory.reclaim every SECONDS of trace time.")
 @pass_app
 def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_json: bool,
            timeline: Path | None, timeline_every: int, plot: Path | None, no_progress: bool,
            allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int,
            memory_max: str | None, memory_high: str | None, memory_swap_max: str | None,
-           memory_zswap_max: str | None, swappiness: int | None, reclaim_policy: str | None) -> None:
+           memory_zswap_max: str | None, swappiness: int | None, reclaim_policy: str | None,
+           memory_reclaim: str | None) -> None:
     """Replay TRACE (text or binary) through the simulated kernel and its zswap pool.
 
     Swap-outs take a slot on the active areas and go to the zeromap, zswap, the swap file, or
@@ -124,7 +126,9 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         if is_access_trace(reader):
             from ghostswap_cli.replay.access_replay import AccessOptions, replay_access_trace
 
+            pr_bytes, pr_every = _proactive(memory_reclaim)
             access = AccessOptions(
+                memory_reclaim=pr_bytes, reclaim_every_s=pr_every,
                 memory_max=memory_max, memory_high=memory_high, memory_swap_max=memory_swap_max,
                 memory_zswap_max=memory_zswap_max, swappiness=swappiness, policy=reclaim_policy,
                 compressor=compressor, level=level, timeline=timeline_file,
@@ -156,6 +160,24 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
             term.out(f"pool size         {sparkline(report.pool_samples)}\n")
     if report.corrupt_pages:
         raise SystemExit(EXIT_CORRUPT)
+
+
+def _proactive(spec: str | None) -> tuple[int, float]:
+    if not spec:
+        return 0, 0.0
+    from ghostswap_cli.errors import KernelError
+    from ghostswap_cli.kernel.params import memparse
+
+    size, sep, every = spec.partition("@")
+    try:
+        nbytes, seconds = memparse(size), float(every)
+    except (KernelError, ValueError):
+        raise click.BadParameter(f"{spec!r}: expected SIZE@SECONDS, e.g. 1M@0.5",
+                                 param_hint="--memory-reclaim") from None
+    if not sep or seconds <= 0 or not nbytes:
+        raise click.BadParameter(f"{spec!r}: expected SIZE@SECONDS with both above 0",
+                                 param_hint="--memory-reclaim")
+    return nbytes, seconds
 
 
 def _access_output(app: App, report, as_json: bool, plot: Path | None, timeline: Path | None,

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 
@@ -168,20 +169,15 @@ def synth(app: App, output: str, fmt: str, events: int, working_set: int, skew: 
     options += [f"--files-from {files_from}"] if files_from else []
     options += [f"--free-rate {free_rate:g}"] if free_rate else []
     comments = ["synthetic trace: ghostswap trace synth " + " ".join(options)]
-    try:
-        with _progress(app, not no_progress, "synth") as update, \
-                open_trace_writer(output, fmt, int(page_size), comments=comments) as w:
-            result = synthesize(
-                w, events=events, working_set=working_set, skew=skew, mix=weights,
-                files_from=files_from, free_rate=free_rate, seed=seed, vpn_base=vpn_base,
-                pattern=pattern, peak=peak, progress=lambda done: update(done, events),
-            )
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    except (GhostswapError, OSError) as e:
-        _fail(app, e)
-    if as_json:
-        app.terminal.out(json.dumps(dict(output=output, format=fmt, **result.to_dict()), indent=2), nl=True)
+    result = _write_synthetic(
+        app, output, fmt, int(page_size), comments, no_progress, as_json,
+        lambda w, update: synthesize(
+            w, events=events, working_set=working_set, skew=skew, mix=weights,
+            files_from=files_from, free_rate=free_rate, seed=seed, vpn_base=vpn_base,
+            pattern=pattern, peak=peak, progress=lambda done: update(done, events),
+        ),
+    )
+    if result is None:
         return
     ops = result.ops
     app.terminal.out(
@@ -198,6 +194,24 @@ def synth(app: App, output: str, fmt: str, events: int, working_set: int, skew: 
                                  f"read the trace with --allow-dir {d}")
 
 
+def _write_synthetic(app: App, output: str, fmt: str, page_size: int, comments: list[str],
+                     no_progress: bool, as_json: bool, make: Callable[..., Any]) -> Any:
+    """Run ``make(writer, update)`` into ``output`` with the progress bar and the errors of
+    ``trace synth``; prints the JSON form and returns None when --json asked for it."""
+    try:
+        with _progress(app, not no_progress, "synth") as update, \
+                open_trace_writer(output, fmt, page_size, comments=comments) as w:
+            result = make(w, update)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    except (GhostswapError, OSError) as e:
+        _fail(app, e)
+    if as_json:
+        app.terminal.out(json.dumps(dict(output=output, format=fmt, **result.to_dict()), indent=2), nl=True)
+        return None
+    return result
+
+
 def _synth_workload(app: App, output: str, fmt: str, workload: str, events: int, pages: int, skew: float,
                     mix: str | None, weights: dict[str, float] | None, seed: int, vpn_base: int,
                     page_size: int, write_ratio: float, rate: float, files_from: str | None,
@@ -211,19 +225,14 @@ def _synth_workload(app: App, output: str, fmt: str, workload: str, events: int,
                f"--skew {skew:g}", f"--write-ratio {write_ratio:g}", f"--rate {rate:g}",
                f"--seed {seed}", f"--vpn-base 0x{vpn_base:x}"] + ([f"--mix {mix}"] if mix else [])
     comments = ["synthetic access trace: ghostswap trace synth " + " ".join(options)]
-    try:
-        with _progress(app, not no_progress, "synth") as update, \
-                open_trace_writer(output, fmt, page_size, comments=comments) as w:
-            result = synthesize_workload(w, workload, pages=pages, events=events, skew=skew,
-                                         write_ratio=write_ratio, seed=seed, mix=weights,
-                                         vpn_base=vpn_base, rate=rate,
-                                         progress=lambda done: update(done, events))
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    except (GhostswapError, OSError) as e:
-        _fail(app, e)
-    if as_json:
-        app.terminal.out(json.dumps(dict(output=output, format=fmt, **result.to_dict()), indent=2), nl=True)
+    result = _write_synthetic(
+        app, output, fmt, page_size, comments, no_progress, as_json,
+        lambda w, update: synthesize_workload(w, workload, pages=pages, events=events, skew=skew,
+                                              write_ratio=write_ratio, seed=seed, mix=weights,
+                                              vpn_base=vpn_base, rate=rate,
+                                              progress=lambda done: update(done, events)),
+    )
+    if result is None:
         return
     app.terminal.out(f"{output}: {workload} workload, {result.events} accesses ({result.reads} reads, "
                      f"{result.writes} writes) to {result.pages} pages over "

@@ -16,7 +16,9 @@ def write(app: App, path: str, value: str) -> None:
     """Set a writable parameter with the kernel's validation, as ``echo VALUE > PATH``.
 
     Writable: /sys/module/zswap/parameters/{enabled,compressor,max_pool_percent,
-    accept_threshold_percent,shrinker_enabled} and /sys/kernel/ghostswap/compressor_level.
+    accept_threshold_percent,shrinker_enabled}, /sys/kernel/ghostswap/compressor_level, and
+    the memory settings of access replays: /sys/fs/cgroup/workload/memory.{max,high,swap.max,
+    zswap.max,reclaim}, /proc/sys/vm/{swappiness,page-cluster}, /sys/kernel/mm/lru_gen/enabled.
     A refused value prints the errno text (and the kernel logs its line, see dmesg).
     """
     from ghostswap_cli.kernel.procfs import write_file

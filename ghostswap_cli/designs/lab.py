@@ -228,13 +228,16 @@ def run_lab(trace: os.PathLike[str] | str, options: LabOptions) -> LabReport:
         if access:
             from ghostswap_cli.designs.pressure import auto_slots, scan_access_trace
 
+            if options.memory is None:  # unlimited, nothing would ever be swapped
+                raise ToolError(f"{trace}: an access trace: give --memory-max, the limit its "
+                                "process runs under")
             prof = scan_access_trace(reader)
             auto_size = auto_slots(prof["distinct_pages"], options.headroom_percent,
                                    params["ghost-rfc.cluster_slots"])
         else:
             if options.memory is not None:
-                raise ToolError(f"{trace}: memory settings need an access trace (read/write "
-                                "events); this one has swap events", EXIT_USAGE)
+                raise ToolError(f"{trace}: --memory-max (like every memory setting) needs an "
+                                "access trace (read/write events); this one has swap events")
             prof = profile_trace(reader)
             auto_size = recommend(prof, options.headroom_percent, 100,
                                   cluster_slots=params["ghost-rfc.cluster_slots"]).slots

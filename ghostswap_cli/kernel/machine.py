@@ -44,7 +44,7 @@ from ghostswap_cli.state.db import (
 )
 from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
-__all__ = ("Kernel", "open_kernel", "COUNTERS", "init_kernel", "state_corrupt")
+__all__ = ("Kernel", "open_kernel", "COUNTERS", "LATER_COUNTERS", "init_kernel", "state_corrupt")
 
 
 def state_corrupt(path: Path, what: str) -> StateError:
@@ -92,6 +92,8 @@ COUNTERS: dict[str, int] = {
     "workingset_activate_anon": 0,
     "workingset_restore_anon": 0,
     "oom_kill": 0,
+    "swap_ra": 0,
+    "swap_ra_hit": 0,
     # the simulator's own
     "nr_swapcache_pages": 0,
     "ghost_writepage_activate": 0,
@@ -99,6 +101,15 @@ COUNTERS: dict[str, int] = {
     "corrupt_pages": 0,
     "nr_present_pages": 0,
 }
+
+
+# Counters added after states existed (access replays): a state written before them simply has
+# not counted them yet, so a missing row reads 0 and is not a problem for fsck.
+LATER_COUNTERS = frozenset((
+    "pgfault", "pgmajfault", "pgscan_direct", "pgsteal_direct", "pgscan_anon", "pgsteal_anon",
+    "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon", "workingset_activate_anon",
+    "workingset_restore_anon", "oom_kill", "swap_ra", "swap_ra_hit",
+))
 
 
 class Kernel:
@@ -223,7 +234,10 @@ class Kernel:
 
             blob = self.db.get_blob("zswap.model")
             try:
-                model = ZsPoolModel.from_bytes(blob) if blob else ZsPoolModel(self.page_size)
+                # 6.1 zsmalloc chains at most 4 pages per zspage (ZS_MAX_ZSPAGE_ORDER 2)
+                chain = 4 if self.machine["config"] == "distro-6.1" else None
+                model = (ZsPoolModel.from_bytes(blob) if blob else
+                         ZsPoolModel(self.page_size) if chain is None else ZsPoolModel(self.page_size, chain))
             except StateError as e:
                 raise state_corrupt(self.db.path, str(e)) from None
             if model.page_size != self.page_size:

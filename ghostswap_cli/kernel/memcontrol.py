@@ -60,8 +60,9 @@ class MemCgroup:
         if u > self.peak_pages:
             self.peak_pages = u
 
-    def try_charge(self, reclaim) -> bool:
-        """Charge one page; ``reclaim(nr)`` frees pages. False means OOM."""
+    def try_charge(self, reclaim, may_oom: bool = True) -> bool:
+        """Charge one page; ``reclaim(nr)`` frees pages. False means OOM (or, without
+        ``may_oom``, that the page could not be charged: swap readahead skips it)."""
         if self.usage() + 1 <= self.max_pages:
             return True
         retries = MAX_RECLAIM_RETRIES
@@ -71,6 +72,8 @@ class MemCgroup:
             if self.margin() >= 1:
                 return True
             if not retries:
+                if not may_oom:
+                    return False
                 self.events["oom"] += 1
                 self.events["oom_kill"] += 1
                 return False

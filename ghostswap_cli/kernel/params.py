@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import re
 from collections.abc import Callable
 
 from ghostswap_cli.errors import KernelError
@@ -56,17 +57,7 @@ def kstrtouint(text: str) -> int:
     s = text[:-1] if text.endswith("\n") else text
     if s.startswith("+"):
         s = s[1:]
-    if not s or not all(c.isalnum() for c in s):
-        raise KernelError(errno.EINVAL)
-    try:
-        if s.lower().startswith("0x"):
-            value = int(s[2:], 16)
-        elif s.startswith("0") and len(s) > 1:
-            value = int(s[1:], 8)
-        else:
-            value = int(s, 10)
-    except ValueError:
-        raise KernelError(errno.EINVAL) from None
+    value = kstrtouint_any(s)
     if value > 0xFFFFFFFF:
         raise KernelError(errno.ERANGE)
     return value
@@ -122,21 +113,22 @@ MEMPARSE_SUFFIXES = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 def memparse(text: str) -> int:
     """lib/cmdline.c ``memparse``: a number (decimal, 0x hex, 0 octal) with an optional K, M,
     G, T, P or E suffix; -EINVAL for anything else."""
-    s = text.strip()
-    num = s.rstrip("kKmMgGtTpPeE")
-    suffix = s[len(num):]
-    if len(suffix) > 1:
+    m = _MEMPARSE.fullmatch(text.strip())
+    if m is None:
         raise KernelError(errno.EINVAL)
-    value = kstrtouint_any(num)
-    if suffix:
-        value <<= MEMPARSE_SUFFIXES[suffix.lower()]
+    value = kstrtouint_any(m.group(1))
+    if m.group(2):
+        value <<= MEMPARSE_SUFFIXES[m.group(2).lower()]
     return value
+
+
+_MEMPARSE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)")
 
 
 def kstrtouint_any(text: str) -> int:
     """Like ``kstrtoull(s, 0)``: decimal, 0x hex or 0 octal, no sign, up to 2**64 - 1."""
     s = text
-    if not s or not s.isalnum():
+    if not s or not all(c.isalnum() for c in s):
         raise KernelError(errno.EINVAL)
     try:
         if s.lower().startswith("0x"):

@@ -39,7 +39,8 @@ VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero"
                 # moved by access replays (reclaim), in vmstat_text's order
                 "pgfault", "pgmajfault", "pgsteal_direct", "pgsteal_anon", "pgscan_direct",
                 "pgscan_anon", "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
-                "workingset_activate_anon", "workingset_restore_anon", "oom_kill")
+                "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "swap_ra",
+                "swap_ra_hit")
 CGROUP_DIR = "/sys/fs/cgroup/workload/"
 # memory.stat of the workload cgroup: the event counters (cumulative over access replays; the
 # replayed process has exited, so its page counts read 0), in memory_stat's order
@@ -138,6 +139,12 @@ def read_file(k: Kernel, path: str) -> str:
 def write_file(k: Kernel, path: str, value: str) -> None:
     """``echo VALUE > PATH``: parse as the kernel's param ops do; EACCES for read-only files."""
     p = PARAMS.get(path)
+    if path == CGROUP_DIR + "memory.reclaim":
+        from ghostswap_cli.kernel.params import memparse
+
+        memparse(value)  # -EINVAL for a bad size
+        # memory_reclaim: between replays the cgroup holds no process, nothing is reclaimable
+        raise KernelError(errno.EAGAIN)
     if p is None:
         if path in FILES:
             raise KernelError(errno.EACCES)

@@ -341,7 +341,7 @@ def _tables() -> dict[str, str]:
 def _check_rows(db: StateDB, out: _Problems, salvage: _Salvage) -> None:
     """Everything the loader decodes; bad rows are fixed inside the transaction (the fix is
     rolled back when only checking) so that the machine can be loaded and checked further."""
-    from ghostswap_cli.kernel.machine import COUNTER_LIMIT, COUNTERS
+    from ghostswap_cli.kernel.machine import COUNTER_LIMIT, COUNTERS, LATER_COUNTERS
     from ghostswap_cli.kernel.params import MACHINE_PARAMS, PARAMS
 
     have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -404,7 +404,7 @@ def _check_rows(db: StateDB, out: _Problems, salvage: _Salvage) -> None:
             out.add("counter", f"counter {name!r} holds {value!r}, not a count (reset to "
                                f"{default})")
             db.execute("DELETE FROM counters WHERE name IS ?", (name,))
-    missing = sorted(set(COUNTERS) - names)
+    missing = sorted(set(COUNTERS) - names - LATER_COUNTERS)
     if missing:
         out.add("counter", f"counter {missing[0]} is missing ({len(missing)} counters; reset)")
     # swap_info rows

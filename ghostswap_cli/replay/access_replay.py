@@ -8,6 +8,9 @@ one of these states (``PS_*``):
 * resident (on the LRU, charged);
 * resident *and* in the swap cache (read back from swap; its slot, and with 6.1's zswap its
   compressed copy, stay until the page is written, so reclaiming it again writes nothing);
+* with 6.1 (``distro-6.1``), written after that: ``do_wp_page`` reuses the exclusive page
+  without leaving the swap cache, so slot and zswap copy stay, stale, until reclaim writes the
+  page again (frontswap invalidates the old entry before the new store);
 * in the swap cache but unmapped (written to the swap file; freed by the next scan that finds
   it, or mapped again by a fault, a minor one);
 * swapped out (in the machine's page table as a swap entry: zeromap, zswap, disk; a shadow entry
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from array import array
 from collections import Counter
@@ -69,13 +73,16 @@ __all__ = (
     "TIMELINE_COLUMNS",
 )
 
-PS_NONE, PS_ZEROMAP, PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT = range(6)
+PS_NONE, PS_ZEROMAP, PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT, PS_SC_DIRTY = range(7)
+_HAS_SLOT = (PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT, PS_SC_DIRTY)
+_ON_LRU = (PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED, PS_SC_DIRTY)
 # /proc/vmstat and memory.stat counters an access replay moves
 MEMORY_COUNTERS = (
     "pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero",
     "pgfault", "pgmajfault", "pgscan_direct", "pgsteal_direct", "pgscan_anon", "pgsteal_anon",
     "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
-    "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "written_back_pages",
+    "workingset_activate_anon", "workingset_restore_anon", "oom_kill", "swap_ra", "swap_ra_hit",
+    "written_back_pages",
     "reject_compress_poor", "reject_alloc_fail", "pool_limit_hit",
 )
 TIMELINE_COLUMNS = ("accesses", "t_s", "resident_pages", "memory_current", "zswap_bytes",
@@ -97,7 +104,10 @@ class AccessOptions:
     memory_swap_max: str | None = None
     memory_zswap_max: str | None = None
     swappiness: int | None = None
-    page_cluster: int | None = None
+    page_cluster: int | None = None  # swap readahead: 2^N pages (VMA-based, as vma_ra_enabled)
+    swap_trace: Any = None  # a TraceWriter: the swap events reclaim produced (out/in/free)
+    memory_reclaim: int = 0  # bytes written to memory.reclaim ...
+    reclaim_every_s: float = 0.0  # ... every this many seconds of trace time (proactive, like TMO)
     policy: str | None = None  # "lru" or "mglru"
     compressor: str | None = None
     level: int | None = None
@@ -140,6 +150,7 @@ class AccessReport:
     no_swap_space: int = 0
     written_back_pages: int = 0
     corrupt_pages: int = 0
+    proactive_reclaimed_pages: int = 0
     end: dict[str, int] = dataclasses.field(default_factory=dict)  # at the end, before exit
     counters: dict[str, int] = dataclasses.field(default_factory=dict)  # deltas
     memory_events: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -191,11 +202,22 @@ class AccessProcess:
         self.shadow = array("q")
         self.zlen = array("H")  # compressed bytes charged for the page's zswap entry
         self.contents: list[Content] = []
+        self.pages: dict[int, bytes] = {}  # materialised contents (seeded pages cost ~10 us each)
         self.content_ids: dict[Content, int] = {}
         self.ptes: set[int] = set()  # PTE pages (vpn >> 9) the process has touched
         self.ev: Counter[str] = Counter()
         self.oom = False
+        self.swap_writer = None  # TraceWriter of the swap events, if asked for
+        self.out_emitted = bytearray()
+        self.ra_flag = bytearray()
+        self.ra_prev = 0
+        self.ra_hits = 0
+        self.ra_win = 1
+        self.ra_max_win = 1  # 2^page-cluster, set by the replay
+        self.vma_start = 1 << 62
+        self.vma_end = 0
         self.zero_out = 0
+        self.counters_at_start = {n: k.counters[n] for n in ("pswpout", "pswpin", "zswpout", "zswpin")}
         self.disk_pages = 0
         self.stored = 0
 
@@ -208,6 +230,12 @@ class AccessProcess:
         self.content.append(-1)
         self.shadow.append(NO_SHADOW)
         self.zlen.append(0)
+        self.ra_flag.append(0)
+        self.out_emitted.append(0)
+        if vpn < self.vma_start:
+            self.vma_start = vpn
+        if vpn >= self.vma_end:
+            self.vma_end = vpn + 1
         if i >= self.lruvec.capacity:
             self.lruvec.grow(max(2 * self.lruvec.capacity, i + 1))
         key = vpn >> 9
@@ -233,9 +261,14 @@ class AccessProcess:
         ev = self.ev
         cg = self.cg
         ev["pgfault"] += 1
-        if st == PS_SWAPCACHE:  # write to a page read back from swap: do_wp_page frees the slot
-            self._free_swap(i)
-            self.state[i] = PS_RESIDENT
+        if st in (PS_SWAPCACHE, PS_SC_DIRTY):
+            # a write to a page read back from swap: 6.1's do_wp_page reuses the exclusive page
+            # and leaves it in the swap cache (dirty); later kernels free the slot here
+            if self.exclusive_loads:
+                self._free_swap(i)
+                self.state[i] = PS_RESIDENT
+            else:
+                self.state[i] = PS_SC_DIRTY
             self.content[i] = cid
             self.lruvec.young[i] = 1
             return True
@@ -253,9 +286,15 @@ class AccessProcess:
             cg.handle_over_high(self._reclaim)
             cg.note_peak()
             return True
-        if st == PS_SC_UNMAPPED:  # minor fault: still in the swap cache
+        if st == PS_SC_UNMAPPED:  # minor fault: still in the swap cache (swap_cache_get_folio)
+            self._emit_in(i)
             self.state[i] = PS_SWAPCACHE
             self.lruvec.young[i] = 1
+            if self.ra_flag[i]:
+                self.ra_flag[i] = 0
+                ev["swap_ra_hit"] += 1
+                self.ra_hits = min(self.ra_hits + 1, SWAP_RA_HITS_MAX)
+            self.ra_prev = self.vpns[i]
             if write:
                 ev["pgfault"] -= 1  # one fault, handled in two steps here
                 return self.fault(i, True, cid)
@@ -271,9 +310,9 @@ class AccessProcess:
             active = self.lruvec.refault(i, shadow, self.swap_available())
             self.shadow[i] = NO_SHADOW
         loc = self.mm.swap_location(vpn)
-        keep = not write and not self.swap_full() and (loc == LOC_DISK or not self.exclusive_loads)
-        if loc == LOC_ZERO:
-            keep = False
+        # the swap cache keeps the slot on a read fault; 6.18's zswap frees its copy (exclusive
+        # loads), 6.1's keeps it, as the zeromap and the swap file always do
+        keep = not write and not self.swap_full() and (loc != LOC_ZSWAP or not self.exclusive_loads)
         if keep:
             self.mm.swap_read_keep(vpn)
             self.state[i] = PS_SWAPCACHE
@@ -286,9 +325,77 @@ class AccessProcess:
         cg.resident += 1
         self.lruvec.add_refaulted(i, active)
         self.ev["swap_ins"] += 1
+        self._emit_in(i)
+        if self.ra_max_win > 1:
+            self.swap_vma_readahead(vpn)
         cg.handle_over_high(self._reclaim)
         cg.note_peak()
         return True
+
+    def swap_vma_readahead(self, fvpn: int) -> None:
+        """mm/swap_state.c ``swap_vma_readahead``: the window from ``swap_ra_info`` (grown by
+        readahead hits, at most 2^page-cluster, kept inside the PMD), each swapped-out page in it
+        read into the swap cache, unmapped, with PG_readahead. Charged like any swap-in (with
+        reclaim; a page that cannot be charged is skipped, never OOM)."""
+        prev, self.ra_prev = self.ra_prev, fvpn
+        hits, self.ra_hits = self.ra_hits, 0
+        win = _swapin_nr_pages(prev, fvpn, hits, self.ra_max_win, self.ra_win)
+        self.ra_win = win
+        if win == 1:
+            return
+        if fvpn == prev + 1:
+            lo, hi = fvpn, fvpn + win
+        elif prev == fvpn + 1:
+            lo, hi = fvpn - win + 1, fvpn + 1
+        else:
+            left = (win - 1) // 2
+            lo, hi = fvpn - left, fvpn + win - left
+        pmd = fvpn & ~511
+        lo, hi = max(lo, pmd, self.vma_start), min(hi, pmd + 512, self.vma_end)
+        index, state, cg = self.index, self.state, self.cg
+        for vpn in range(lo, hi):
+            if vpn == fvpn:
+                continue
+            p = index.get(vpn)
+            if p is None or state[p] != PS_OUT:
+                continue
+            loc = self.mm.swap_location(vpn)
+            if loc == LOC_ZSWAP and self.exclusive_loads:
+                continue  # (6.18 loads would free the entry: not modelled for readahead)
+            if not cg.try_charge(self._reclaim, may_oom=False):
+                continue
+            active = False
+            shadow = self.shadow[p]
+            if shadow != NO_SHADOW:
+                active = self.lruvec.refault(p, shadow, self.swap_available())
+                self.shadow[p] = NO_SHADOW
+            self.mm.swap_read_keep(vpn)
+            state[p] = PS_SC_UNMAPPED
+            self.ra_flag[p] = 1
+            self._emit_in(p)
+            cg.resident += 1
+            self.lruvec.add_refaulted(p, active)
+            self.lruvec.young[p] = 0
+            self.ev["swap_ra"] += 1
+            self.ev["swap_ins"] += 1
+
+    def memory_reclaim(self, nbytes: int) -> int:
+        """``memory_reclaim`` (a write to memory.reclaim): reclaim until ``nbytes`` are freed or
+        ``MAX_RECLAIM_RETRIES`` rounds free nothing (the kernel then returns -EAGAIN)."""
+        from ghostswap_cli.kernel.memcontrol import MAX_RECLAIM_RETRIES
+
+        want = -(-nbytes // self.page_size)
+        done = 0
+        retries = MAX_RECLAIM_RETRIES
+        while done < want:
+            got = self.lruvec.try_to_free_pages(want - done, self)
+            if not got:
+                if not retries:
+                    break
+                retries -= 1
+            done += got
+        self.ev["proactive_reclaimed"] += done
+        return done
 
     def _oom(self) -> bool:
         self.oom = True
@@ -321,14 +428,17 @@ class AccessProcess:
     def free(self, i: int) -> None:
         """munmap/MADV_DONTNEED of the page."""
         st = self.state[i]
-        if st in (PS_RESIDENT, PS_SWAPCACHE, PS_SC_UNMAPPED):
+        if st in _ON_LRU:
             self.lruvec.remove(i)
             self.cg.resident -= 1
-        if st in (PS_SWAPCACHE, PS_SC_UNMAPPED, PS_OUT):
+        if st in _HAS_SLOT:
             vpn = self.vpns[i]
             loc = self.mm.swap_location(vpn)
             self.mm.free(vpn)
             self._slot_gone(i, loc)
+        if self.swap_writer is not None and self.out_emitted[i]:
+            self.out_emitted[i] = 0
+            self.swap_writer.free(self.vpns[i])
         self.state[i] = PS_NONE
         self.shadow[i] = NO_SHADOW
 
@@ -346,10 +456,18 @@ class AccessProcess:
         if st in (PS_SWAPCACHE, PS_SC_UNMAPPED):
             return PAGEOUT_CLEAN
         cg = self.cg
+        if st == PS_SC_DIRTY:  # its old copy is stale: written again below, in a fresh slot
+            self._free_swap(i)
+            self.state[i] = PS_RESIDENT
         if cg.swap_pages >= cg.swap_max_pages:
             return PAGEOUT_ACTIVATE  # mem_cgroup_try_charge_swap failed in add_to_swap
         vpn = self.vpns[i]
-        page = content_page(self.contents[self.content[i]], self.page_size)
+        cid = self.content[i]
+        page = self.pages.get(cid)
+        if page is None:
+            page = content_page(self.contents[cid], self.page_size)
+            if len(self.pages) < PAGE_CACHE:
+                self.pages[cid] = page
         z = self.zswap
         refuse = cg.zswap_bytes >= cg.zswap_max_bytes  # obj_cgroup_may_zswap
         if refuse:
@@ -372,6 +490,7 @@ class AccessProcess:
             return PAGEOUT_FREED
         self.disk_pages += 1
         self.state[i] = PS_SC_UNMAPPED
+        self._emit_out(i)
         return PAGEOUT_WRITEBACK
 
     def _stored(self, i: int, eid: int) -> int:
@@ -382,7 +501,18 @@ class AccessProcess:
         self.stored += 1
         return PAGEOUT_FREED
 
+    def _emit_out(self, i: int) -> None:
+        if self.swap_writer is not None and not self.out_emitted[i]:
+            self.out_emitted[i] = 1
+            self.swap_writer.out(self.vpns[i], self.contents[self.content[i]])
+
+    def _emit_in(self, i: int) -> None:
+        if self.swap_writer is not None and self.out_emitted[i]:
+            self.out_emitted[i] = 0
+            self.swap_writer.in_(self.vpns[i])
+
     def free_folio(self, i: int, shadow: int) -> None:
+        self._emit_out(i)
         self.state[i] = PS_OUT
         self.shadow[i] = shadow
         self.cg.resident -= 1
@@ -395,6 +525,25 @@ class AccessProcess:
         for i in range(len(self.vpns)):
             if self.state[i] != PS_NONE:
                 self.free(i)
+
+
+PAGE_CACHE = 8192  # distinct contents kept materialised (32 MiB of 4 KiB pages at most)
+SWAP_RA_HITS_MAX = (1 << 12) - 1  # PAGE_SHIFT bits of swap_readahead_info
+
+
+def _swapin_nr_pages(prev: int, offset: int, hits: int, max_pages: int, prev_win: int) -> int:
+    """``__swapin_nr_pages``: the readahead window after ``hits`` readahead hits."""
+    pages = hits + 2
+    if pages == 2:
+        if offset != prev + 1 and offset != prev - 1:
+            pages = 1
+    else:
+        roundup = 4
+        while roundup < pages:
+            roundup <<= 1
+        pages = roundup
+    pages = min(pages, max_pages)
+    return max(pages, prev_win // 2)
 
 
 def _limit_bytes(value: str) -> int | None:
@@ -437,6 +586,8 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
         write_file(k, "/sys/kernel/ghostswap/compressor_level", str(options.level))
     config = k.machine["config"]
     proc = AccessProcess(k, cg, swappiness, exclusive_loads=config != "distro-6.1", policy=policy)
+    proc.swap_writer = options.swap_trace
+    proc.ra_max_win = 1 << min(int(param(VM + "page-cluster", options.page_cluster)), 5)  # SWAP_RA_ORDER_CEILING
     z = k.zswap
     comp = z.current_compressor()
     report = AccessReport(
@@ -447,7 +598,10 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
     before = {name: k.counters[name] for name in MEMORY_COUNTERS}
     st_before = dataclasses.replace(k.mm.stats, corrupt_vpns=[])
     try:
-        _run(proc, reader, options, report)
+        if reader.format == "binary" and sys.byteorder == "little":
+            _run_binary(proc, reader, options, report)
+        else:
+            _run(proc, reader, options, report)
         _finish(proc, report, before, st_before)
     finally:
         for name, value in saved.items():
@@ -458,13 +612,14 @@ def replay_access_trace(k: Kernel, reader: TraceReader, options: AccessOptions) 
 def _snapshot(proc: AccessProcess, report: AccessReport, n: int, t: float) -> dict[str, float]:
     k = proc.k
     cg = proc.cg
+    base = proc.counters_at_start
     row = {
         "accesses": n, "t_s": round(t, 6), "resident_pages": cg.resident,
         "memory_current": cg.usage() * proc.page_size, "zswap_bytes": cg.zswap_bytes,
         "pool_total_size": k.pool_pages * proc.page_size, "stored_pages": proc.stored,
         "swap_pages": cg.swap_pages,
-        "pswpout": k.counters["pswpout"], "pswpin": k.counters["pswpin"],
-        "zswpout": k.counters["zswpout"], "zswpin": k.counters["zswpin"],
+        "pswpout": k.counters["pswpout"] - base["pswpout"], "pswpin": k.counters["pswpin"] - base["pswpin"],
+        "zswpout": k.counters["zswpout"] - base["zswpout"], "zswpin": k.counters["zswpin"] - base["zswpin"],
         "workingset_refault_anon": proc.lruvec.events["workingset_refault_anon"],
     }
     return row
@@ -481,8 +636,60 @@ def _peaks(proc: AccessProcess, report: AccessReport) -> None:
     report.peak_disk_pages = max(report.peak_disk_pages, proc.disk_pages)
 
 
+class _Timeline:
+    """The rows of --timeline (and the report's samples), every ``every`` accesses."""
+
+    def __init__(self, proc: AccessProcess, report: AccessReport, options: AccessOptions,
+                 reader: TraceReader) -> None:
+        import csv
+
+        self.proc, self.report, self.reader = proc, report, reader
+        self.writer = None
+        if options.timeline is not None:
+            self.writer = csv.writer(options.timeline, lineterminator="\n")
+            self.writer.writerow(TIMELINE_COLUMNS)
+        self.every = max(options.timeline_every, 1)
+        self.next_mark = self.every
+        self.progress = options.progress
+        self.samples = options.samples
+        self.t0 = time.perf_counter()
+
+    def row(self, n: int, t_s: float) -> None:
+        _peaks(self.proc, self.report)
+        row = _snapshot(self.proc, self.report, n, t_s)
+        self.report.timeline.append(row)
+        if self.writer is not None:
+            self.writer.writerow([row[col] for col in TIMELINE_COLUMNS])
+
+    def mark(self, n: int, t_s: float) -> None:
+        self.next_mark += self.every
+        self.row(n, t_s)
+        if self.progress is not None:
+            self.progress(n, self.reader.bytes_read)
+
+    def finish(self, n: int, counts: tuple[int, int, int], first_t: int | None, last_t: int | None) -> None:
+        """The end of the run: totals, the last row, the samples thinned to ``samples``."""
+        proc, report = self.proc, self.report
+        report.elapsed = time.perf_counter() - self.t0
+        if proc.oom:
+            report.oom_killed = True
+            report.oom_at_access = n + 1
+        report.accesses = n
+        report.reads, report.writes, report.frees = counts
+        report.distinct_pages = len(proc.vpns)
+        if first_t is not None and last_t is not None:
+            report.duration_s = (last_t - first_t) / 1e9
+        self.row(n, report.duration_s)
+        if len(report.timeline) > self.samples:
+            step = len(report.timeline) / self.samples
+            last = report.timeline[-1]
+            report.timeline = [report.timeline[int(k * step)] for k in range(self.samples)] + [last]
+
+
+_NEVER = 1 << 66
+
+
 def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, report: AccessReport) -> None:
-    import csv
 
     index = proc.index
     state = proc.state
@@ -492,16 +699,11 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
     page_index = proc.page_index
     fault = proc.fault
     RES = PS_RESIDENT
-    writer = None
-    if options.timeline is not None:
-        writer = csv.writer(options.timeline, lineterminator="\n")
-        writer.writerow(TIMELINE_COLUMNS)
-    every = max(options.timeline_every, 1)
-    progress = options.progress
+    tl = _Timeline(proc, report, options, reader)
+    pr_bytes, pr_every = options.memory_reclaim, int(options.reclaim_every_s * 1e9)
+    next_pr = pr_every if pr_bytes and pr_every else _NEVER
     reads = writes = frees = n = 0
     first_t = last_t = None
-    t0 = time.perf_counter()
-    next_mark = every
     last_cid: tuple[Content | None, int] = (None, -1)
     for op, vpn, c, t in reader.timed(materialize=False):
         if op == OP_READ:
@@ -509,7 +711,8 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             if i is None:
                 i = page_index(vpn)
             reads += 1
-            if state[i] == RES or state[i] == PS_SWAPCACHE:
+            st = state[i]
+            if st in (RES, PS_SWAPCACHE, PS_SC_DIRTY):
                 young[i] = 1
             elif not fault(i, False, -1):
                 break
@@ -523,7 +726,8 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             else:
                 cid = content_id(c)  # type: ignore[arg-type]
                 last_cid = (c, cid)
-            if state[i] == RES:
+            st = state[i]
+            if st in (RES, PS_SC_DIRTY):
                 young[i] = 1
                 content[i] = cid
             elif not fault(i, True, cid):
@@ -543,33 +747,154 @@ def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, repor
             if first_t is None:
                 first_t = t
             last_t = t
-        if n >= next_mark:
-            next_mark += every
-            _peaks(proc, report)
-            ts = (last_t - first_t) / 1e9 if first_t is not None and last_t is not None else 0.0
-            row = _snapshot(proc, report, n, ts)
-            report.timeline.append(row)
-            if writer is not None:
-                writer.writerow([row[col] for col in TIMELINE_COLUMNS])
-            if progress is not None:
-                progress(n, reader.bytes_read)
-    report.elapsed = time.perf_counter() - t0
-    _peaks(proc, report)
-    if proc.oom:
-        report.oom_killed = True
-        report.oom_at_access = n + 1
-    report.accesses, report.reads, report.writes, report.frees = n, reads, writes, frees
-    report.distinct_pages = len(proc.vpns)
-    if first_t is not None and last_t is not None:
-        report.duration_s = (last_t - first_t) / 1e9
-    ts = report.duration_s
-    row = _snapshot(proc, report, n, ts)
-    report.timeline.append(row)
-    if writer is not None:
-        writer.writerow([row[col] for col in TIMELINE_COLUMNS])
-    if len(report.timeline) > options.samples:
-        step = len(report.timeline) / options.samples
-        report.timeline = [report.timeline[int(j * step)] for j in range(options.samples)] + [row]
+            if t - first_t >= next_pr:
+                next_pr += pr_every
+                proc.memory_reclaim(pr_bytes)
+        if n >= tl.next_mark:
+            tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None and last_t is not None else 0.0)
+    tl.finish(n, (reads, writes, frees), first_t, last_t)
+
+
+def _reader_error(reader: TraceReader, fallback: str) -> TraceError:
+    """The error the checking reader gives for this trace (the fast path met something odd)."""
+    try:
+        for _ in reader.timed(materialize=False):
+            pass
+    except TraceError as e:
+        return e
+    return TraceError(str(reader.path), "record ?", fallback)
+
+
+def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions,
+                report: AccessReport) -> None:
+    """The same replay as :func:`_run`, decoding a binary trace's words in place: a resident hit
+    is a head word, a dict lookup and one bytearray store, with no tuple or Content built. Any
+    record it does not expect (swap events, bad codes, timestamps going back, a cut-off end)
+    hands over to the checking reader for the error. The per-access steps repeat :func:`_run`'s
+    inline, on purpose (a call per access would halve the hit rate); the tests replay one trace
+    both ways and compare every counter."""
+
+    from ghostswap_cli.codec import trace as tc
+
+    index = proc.index
+    state = proc.state
+    young = proc.lruvec.young
+    content = proc.content
+    page_index = proc.page_index
+    fault = proc.fault
+    RES, SC, SCD = PS_RESIDENT, PS_SWAPCACHE, PS_SC_DIRTY
+    C_READ, C_FREE = tc.C_READ, tc.C_FREE
+    C_W_ZERO, C_W_RAW = tc.C_W_ZERO, tc.C_W_RAW
+    seeded = {c: k for c, k in tc._W_SEEDED.items()}
+    mask = tc._VPN_MASK
+    ps = reader.page_size
+    pw = ps // 8
+    seed_cids: dict[int, int] = {}
+    zero_cid = proc.content_id(Content(tc.K_ZERO))
+    tl = _Timeline(proc, report, options, reader)
+    pr_bytes, pr_every = options.memory_reclaim, int(options.reclaim_every_s * 1e9)
+    next_pr = pr_every if pr_bytes and pr_every else _NEVER
+    reads = writes = frees = n = 0
+    first_t = None
+    last_t = 0
+    carry: array = array("Q")
+    oom = False
+    for words in reader.word_chunks():
+        if carry:
+            carry.extend(words)
+            words, carry = carry, array("Q")
+        nw = len(words)
+        i = 0
+        while i < nw:
+            w = words[i]
+            code = w >> 52
+            j = i + 1
+            if code & 1:
+                if j >= nw:
+                    break
+                t = words[j]
+                j += 1
+                code ^= 1
+                if t < last_t:
+                    raise _reader_error(reader, "timestamp goes back")
+                if first_t is None:
+                    first_t = t
+                last_t = t
+                if t - first_t >= next_pr:
+                    next_pr += pr_every
+                    proc.memory_reclaim(pr_bytes)
+            if code == C_READ:
+                i = j
+                vpn = w & mask
+                p = index.get(vpn)
+                if p is None:
+                    p = page_index(vpn)
+                reads += 1
+                st = state[p]
+                if st in (RES, SC, SCD):
+                    young[p] = 1
+                elif not fault(p, False, -1):
+                    oom = True
+                    break
+            else:
+                if code == C_W_ZERO:
+                    cid = zero_cid
+                elif code == C_FREE:
+                    i = j
+                    frees += 1
+                    p = index.get(w & mask)
+                    if p is not None:
+                        proc.free(p)
+                    continue
+                elif code in seeded:
+                    if j >= nw:
+                        break
+                    value = words[j]
+                    j += 1
+                    key = code << 64 | value
+                    cid = seed_cids.get(key)
+                    if cid is None:
+                        cid = seed_cids[key] = proc.content_id(Content(seeded[code], value))
+                elif code == C_W_RAW:
+                    if j + pw > nw:
+                        break
+                    page = words[j : j + pw].tobytes()
+                    j += pw
+                    c = reader_content_raw(page)
+                    cid = proc.content_id(c)
+                else:
+                    raise _reader_error(reader, f"bad record code {code:#x}")
+                i = j
+                vpn = w & mask
+                p = index.get(vpn)
+                if p is None:
+                    p = page_index(vpn)
+                writes += 1
+                st = state[p]
+                if st in (RES, SCD):
+                    young[p] = 1
+                    content[p] = cid
+                elif not fault(p, True, cid):
+                    oom = True
+                    break
+            n += 1
+            if n >= tl.next_mark:
+                tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None else 0.0)
+        if oom:
+            break
+        carry = words[i:] if i < nw else array("Q")
+    else:
+        if carry:
+            raise _reader_error(reader, "truncated record")
+    tl.finish(n, (reads, writes, frees), first_t, last_t if first_t is not None else None)
+
+
+def reader_content_raw(page: bytes) -> Content:
+    """A raw page, as the writer would have stored it (zero and same-filled pages it never stores
+    raw, so none is recognised here)."""
+    from ghostswap_cli.codec.trace import K_RAW
+
+    return Content(K_RAW, data=page)
 
 
 def _finish(proc: AccessProcess, report: AccessReport, before: dict[str, int], st_before) -> None:
@@ -577,8 +902,8 @@ def _finish(proc: AccessProcess, report: AccessReport, before: dict[str, int], s
     cg = proc.cg
     ev = proc.lruvec.events
     # the reclaim and fault counters go to /proc/vmstat (and the cgroup's memory.stat)
-    for name, value in list(ev.items()) + [("pgfault", proc.ev["pgfault"]), ("pgmajfault", proc.ev["pgmajfault"]),
-                                           ("oom_kill", proc.ev["oom_kill"])]:
+    for name, value in list(ev.items()) + [(n, proc.ev[n]) for n in
+                                           ("pgfault", "pgmajfault", "oom_kill", "swap_ra", "swap_ra_hit")]:
         if name in k.counters:
             k.counters[name] += value
     delta = {name: k.counters[name] - before[name] for name in MEMORY_COUNTERS}
@@ -593,6 +918,7 @@ def _finish(proc: AccessProcess, report: AccessReport, before: dict[str, int], s
     report.no_swap_space = st.no_swap_space - st_before.no_swap_space
     report.corrupt_pages = st.corrupt_pages - st_before.corrupt_pages
     report.written_back_pages = delta["written_back_pages"]
+    report.proactive_reclaimed_pages = proc.ev["proactive_reclaimed"]
     report.memory_events = dict(cg.events)
     report.end = {
         "memory_current": cg.usage() * proc.page_size,

@@ -44,6 +44,7 @@ def format_access_report(r: AccessReport) -> str:
         f"writeback         {r.written_back_pages} pages from zswap to disk",
         f"stayed resident   {r.stayed_resident} pages (ghost write failed), "
         f"{r.no_swap_space} with no free slot",
+        f"proactive         {r.proactive_reclaimed_pages} pages reclaimed through memory.reclaim",
         f"reclaim           scanned {c.get('pgscan_anon', 0)}, stolen {c.get('pgsteal_anon', 0)}, "
         f"activated {c.get('pgactivate', 0)}, deactivated {c.get('pgdeactivate', 0)}",
         "OOM kills         " + (f"1 (at access {r.oom_at_access}: the process was killed there)"

@@ -43,11 +43,11 @@ def test_mainline_model_against_the_kernels_access_replay(zipf: Path, designs_js
     assert o["corrupt_pages"] == r["corrupt_pages"] == 0 and r["verified_pages"] == o["swap_ins"] > 0
     m = r["designs"]["mainline-6.18"]
     # the same reclaim and the same slot/zswap policy: faults back within 5%; more swap-outs
-    # (within 15%), since the model keeps no page in the swap cache after a read, so a page read
+    # (within 20%), since the model keeps no page in the swap cache after a read, so a page read
     # back and reclaimed again is swapped out again where the kernel just drops its clean copy
     assert m["swap_ins"] == pytest.approx(o["swap_ins"], rel=0.05)
     assert m["refaults"] == pytest.approx(o["refaults"], rel=0.05)
-    assert o["swap_outs"] <= m["swap_outs"] <= 1.15 * o["swap_outs"]
+    assert o["swap_outs"] <= m["swap_outs"] <= 1.2 * o["swap_outs"]
     assert not m["oom_killed"] and not o["oom_killed"]
     assert m["memory_peak_bytes"] <= 2 << 20
     # the swap designs see the same pressure (the same pages go out), their metadata differs
@@ -79,13 +79,17 @@ def test_mglru(zipf: Path, designs_json) -> None:
     assert d["swap_ins"] == pytest.approx(o["swap_ins"], rel=0.1) and not d["oom_killed"]
 
 
-def test_memory_settings_need_an_access_trace(run_cli) -> None:
+def test_memory_settings_need_an_access_trace(run_cli, zipf: Path) -> None:
+    r = run_cli("designs", zipf)  # no limit: nothing would be swapped
+    assert r.exit_code == 1
+    assert r.stderr == (f"ghostswap: {zipf}: an access trace: give --memory-max, the limit its "
+                        "process runs under\n")
     from ghostswap_cli.cli.demo import example_trace
 
-    r = run_cli("designs", example_trace(), "--memory-max", "4M")
-    assert r.exit_code == 2
-    assert r.stderr == (f"ghostswap: {example_trace()}: memory settings need an access trace "
-                        "(read/write events); this one has swap events\n")
+    r = run_cli("designs", example_trace(), "--swappiness", "10")
+    assert r.exit_code == 1
+    assert r.stderr == (f"ghostswap: {example_trace()}: --memory-max (like every memory setting) "
+                        "needs an access trace (read/write events); this one has swap events\n")
     r = run_cli("designs", example_trace(), "--memory-max", "lots")
     assert r.exit_code == 2 and "'lots' is not a size" in r.stderr
 

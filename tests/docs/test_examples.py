@@ -23,7 +23,8 @@ LIB = EXAMPLES / "lib.sh"  # sourced by every script
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 EXPECTED = {"basic-session.sh", "ghost-only-zswap.sh", "ghost-plus-real-writeback.sh",
-            "capture-and-replay.sh", "compare-compressors.sh", "ghost-before-real-stall.sh"}
+            "capture-and-replay.sh", "compare-compressors.sh", "ghost-before-real-stall.sh",
+            "size-for-a-workload.sh"}
 
 
 def needs(script: Path) -> list[str]:
@@ -265,3 +266,25 @@ def test_compare_compressors(run_example):
     assert peak["zstd"] < peak["lz4"]
     # the same pages reach zswap whatever compresses them
     assert len({r[2] for r in rows.values()}) == 1
+
+
+def test_size_for_a_workload(run_example):
+    out = run_example("size-for-a-workload.sh")
+    info = outputs_of(out, "trace info service.gst")[0]
+    assert "accesses:       20000" in info and "reuse distance:" in info
+    rep = outputs_of(out, "replay --memory-max 4M service.gst")[0]
+    assert report_value(rep, "limits").startswith("memory.max 4 MiB")
+    assert first_int(report_value(rep, "swap-outs")) > 0 and first_int(report_value(rep, "refaults")) > 0
+    assert report_value(rep, "OOM kills") == "0" and report_value(rep, "corrupt pages") == "0"
+    stat = vmstat(outputs_of(out, "cat /sys/fs/cgroup/workload/memory.stat")[0])
+    assert stat["workingset_refault_anon"] == first_int(report_value(rep, "refaults"))
+    advice = outputs_of(out, "advise --memory-max 4M service.gst")[0]
+    assert "recommended (peaks + 25% headroom):" in advice
+    assert "ghostswap mkswap --ghost --size" in advice
+    curve = outputs_of(out, "advise --curve --memory-max 2M:8M:2M service.gst")[0]
+    rows = [line.split() for line in curve.splitlines()[2:]]
+    assert [r[0] + r[1] for r in rows] == ["2MiB", "4MiB", "6MiB", "8MiB"]
+    # at 2 MiB the charged zswap pool alone fills the limit: OOM; above, refaults fall
+    assert rows[0][-1] == "yes" and all(r[-1] == "no" for r in rows[1:])
+    refaults = [float(r[2]) for r in rows[1:]]
+    assert refaults == sorted(refaults, reverse=True) and refaults[-1] < refaults[0] / 10

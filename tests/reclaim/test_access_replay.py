@@ -133,3 +133,81 @@ def test_swap_events_do_not_mix_with_access_events(tmp_path: Path, machine) -> N
     p.write_text("ghostswap-trace 2\nwrite 1 zero\nout 2 zero\n")
     r = g("replay", "--no-progress", str(p))
     assert r.exit_code != 0 and "swap events and access events do not mix" in r.output
+
+
+def test_binary_fast_path_equals_the_checking_reader(tmp_path: Path, machine) -> None:
+    g = machine
+    assert g("mkswap", "--file", "--size", "32M", str(tmp_path / "real.swap")).exit_code == 0
+    assert g("swapon", str(tmp_path / "real.swap")).exit_code == 0
+    binary = synth(g, tmp_path / "p.gst", "phases", 6000, 1024, "--mix", "zero=1,text=3,random=1")
+    text = tmp_path / "p.trace"
+    assert g("trace", "convert", "--no-progress", str(binary), str(text)).exit_code == 0
+    a, b = (replay(g, t, "--memory-max", "2M") for t in (binary, text))
+    for key in ("counters", "end", "accesses", "reads", "writes", "swap_outs", "refaults", "peak_memory"):
+        assert a[key] == b[key], key
+
+
+def test_binary_errors_come_from_the_checking_reader(tmp_path: Path, machine) -> None:
+    import struct
+
+    from ghostswap_cli.codec.trace import trace_header
+
+    g = machine
+    p = tmp_path / "bad.gst"
+    head = trace_header.build(dict(version=2, flags=0, page_size=4096))
+    rec = lambda vpn, t: struct.pack("<QQ", vpn | 1 << 52 | 3 << 56, t)  # noqa: E731
+    p.write_bytes(head + rec(1, 10) + rec(2, 5))
+    r = g("replay", "--no-progress", str(p))
+    assert r.exit_code != 0 and "record 2: timestamp 5 goes back (the previous was 10)" in r.output
+    p.write_bytes(head + rec(1, 10) + b"\x01\x02")
+    r = g("replay", "--no-progress", str(p))
+    assert r.exit_code != 0 and "truncated record" in r.output
+
+
+def test_proactive_reclaim(tmp_path: Path, machine) -> None:
+    g = machine
+    assert g("mkswap", "--file", "--size", "32M", str(tmp_path / "real.swap")).exit_code == 0
+    assert g("swapon", str(tmp_path / "real.swap")).exit_code == 0
+    trace = synth(g, tmp_path / "l.gst", "leaky")
+    none = replay(g, trace)
+    d = replay(g, trace, "--memory-reclaim", "256K@0.005")
+    assert none["swap_outs"] == 0 and d["proactive_reclaimed_pages"] > 0 and d["swap_outs"] > 0
+    assert d["peak_memory"] < none["peak_memory"]  # the leaked pages went out instead of piling up
+    r = g("replay", "--no-progress", "--memory-reclaim", "1M", str(trace))
+    assert r.exit_code == 2 and "SIZE@SECONDS" in r.output
+    # between replays the cgroup holds nothing: the kernel's -EAGAIN
+    r = g("write", "/sys/fs/cgroup/workload/memory.reclaim", "1M")
+    assert r.exit_code == 1 and "Resource temporarily unavailable" in r.output
+
+
+def test_swap_readahead_follows_page_cluster(tmp_path: Path, machine) -> None:
+    g = machine
+    assert g("mkswap", "--file", "--size", "32M", str(tmp_path / "real.swap")).exit_code == 0
+    assert g("swapon", str(tmp_path / "real.swap")).exit_code == 0
+    trace = synth(g, tmp_path / "s.gst", "scan", 6000, 1024, "--write-ratio", "0.05")
+    assert g("write", "/proc/sys/vm/page-cluster", "0").exit_code == 0
+    off = replay(g, trace, "--memory-max", "2M")
+    assert off["counters"]["swap_ra"] == 0
+    assert g("write", "/proc/sys/vm/page-cluster", "3").exit_code == 0
+    on = replay(g, trace, "--memory-max", "2M")
+    c = on["counters"]
+    # a sequential scan: the window grows with the hits, and nearly every page read ahead is used
+    assert c["swap_ra"] > 1000 and c["swap_ra_hit"] > 0.9 * c["swap_ra"]
+    assert on["counters"]["pgmajfault"] < 0.8 * off["counters"]["pgmajfault"]
+    assert on["corrupt_pages"] == 0
+    vm = dict(line.split() for line in g("cat", "/proc/vmstat").output.splitlines())
+    assert int(vm["swap_ra_hit"]) == c["swap_ra_hit"]
+
+
+def test_a_state_from_before_the_reclaim_counters_is_clean(tmp_path: Path, run_cli) -> None:
+    import sqlite3
+
+    state = tmp_path / "state"
+    assert run_cli("--state", state, "kernel", "init").exit_code == 0
+    db = next(state.rglob("state.db"))
+    with sqlite3.connect(db) as c:  # as a state written before the counters existed
+        c.execute("DELETE FROM counters WHERE name IN ('pgfault', 'oom_kill', 'swap_ra')")
+    r = run_cli("--state", state, "kernel", "fsck")
+    assert r.exit_code == 0 and "clean" in r.output, r.output
+    vm = dict(line.split() for line in run_cli("--state", state, "cat", "/proc/vmstat").output.splitlines())
+    assert vm["oom_kill"] == "0"
