@@ -56,11 +56,12 @@ def format_value(kind: str, value: Any) -> str:
 
 
 def render_table(results: dict[str, dict[str, Any]], names: Sequence[str], keys: Sequence[str] | None = None,
-                 headers: Sequence[str] | None = None) -> str:
-    """Rows of ``ROWS`` (or ``keys``) down, designs across; labels left, values right-aligned."""
+                 headers: Sequence[str] | None = None, extra_rows: Sequence[Any] = ()) -> str:
+    """Rows of ``ROWS`` (or ``keys``), then ``extra_rows``, down, designs across; labels left,
+    values right-aligned."""
     from ghostswap_cli.designs.base import ROWS
 
-    rows = [r for r in ROWS if r.kind != "text" and (keys is None or r.key in keys)]
+    rows = [r for r in (*ROWS, *extra_rows) if r.kind != "text" and (keys is None or r.key in keys)]
     headers = list(headers or names)
     cells = [[format_value(r.kind, results[n][r.key]) for n in names] for r in rows]
     label_w = max(len(r.label) for r in rows)
@@ -79,6 +80,31 @@ def _replay_line(r) -> str:
             f"{r.corrupt_pages} corrupt")
 
 
+def _limit(value: int | None) -> str:
+    from ghostswap_cli.designs.base import human_bytes
+
+    return "max" if value is None else human_bytes(value)
+
+
+def _pressure_lines(r) -> list[str]:
+    p, o, m = r.profile, r.oracle, r.config["memory"]
+    return [
+        f"trace            {r.trace} ({r.format}, {r.page_size}-byte pages), access trace",
+        f"accesses         {p['events']} (read {p['reads']}, write {p['writes']}, free {p['frees']}) "
+        f"over {p['distinct_pages']} pages",
+        f"memory           memory.max {_limit(m['memory_max_bytes'])}, memory.high "
+        f"{_limit(m['memory_high_bytes'])}, memory.swap.max {_limit(m['memory_swap_max_bytes'])}, "
+        f"swappiness {m['swappiness']}, reclaim {m['reclaim_policy']}; one cgroup per design",
+        f"kernel replay    {o['kernel']}, one {_limit(o['real_swapfile_bytes'])} real swapfile: "
+        f"{o['swap_outs']} swap-outs, {o['swap_ins']} swap-ins, {o['refaults']} refaults, "
+        f"{o['written_back_pages']} written back, OOM {'at access ' + str(o['oom_at_access']) if o['oom_killed'] else 'no'}; "
+        f"{r.verified_pages} pages checked on the way back, {r.corrupt_pages} corrupt",
+        f"contents         {r.compressor}: {r.compressed_pages} distinct pages compressed "
+        f"(ratio {r.compression_ratio:.2f}), {r.zero_pages} zero, {r.incompressible_pages} "
+        "incompressible",
+    ]
+
+
 def format_designs(r) -> str:
     from ghostswap_cli.designs.base import human_bytes
 
@@ -88,6 +114,18 @@ def format_designs(r) -> str:
     ghost = human_bytes(c["ghost_size_bytes"]) + (" (auto)" if c["ghost_size_auto"] else "")
     real = " + ".join(human_bytes(s) for s in c["real_sizes_bytes"]) + (
         " (auto)" if c["real_sizes_auto"] else "")
+    if c.get("mode") == "memory-pressure":
+        from ghostswap_cli.designs.pressure import PRESSURE_ROWS
+
+        lines = [
+            *_pressure_lines(r),
+            f"sizes            ghost {ghost}; real {real}",
+            f"pool limit       {human_bytes(c['pool_limit_bytes'])} ({c['pool_limit']}), "
+            f"stores resume at {human_bytes(c['accept_pages'] * r.page_size)}",
+            "devices          " + "; ".join(f"{n}: {r.designs[n]['devices']}" for n in names),
+            "",
+        ]
+        return "\n".join(lines) + render_table(r.designs, names, extra_rows=PRESSURE_ROWS)
     lines = [
         f"trace            {r.trace} ({r.format}, {r.page_size}-byte pages)",
         f"events           {r.events} (out {r.swapped_out}, in {r.swapped_in}, free {r.freed}); "
@@ -100,6 +138,24 @@ def format_designs(r) -> str:
         "",
     ]
     return "\n".join(lines) + render_table(r.designs, names)
+
+
+def _memory_settings(memory_max: str | None, memory_high: str | None, swap_max: str | None,
+                     swappiness: int | None, policy: str | None):
+    """The cgroup settings of ``designs`` on an access trace, or None when none is given."""
+    from ghostswap_cli.designs.pressure import MemorySettings
+
+    if (memory_max, memory_high, swap_max, swappiness, policy) == (None,) * 5:
+        return None
+
+    def limit(option: str, text: str | None) -> int | None:
+        return None if text is None or text == "max" else _size(option, text)
+
+    return MemorySettings(memory_max=limit("--memory-max", memory_max),
+                          memory_high=limit("--memory-high", memory_high),
+                          swap_max=limit("--memory-swap-max", swap_max),
+                          swappiness=60 if swappiness is None else swappiness,
+                          policy=policy or "lru")
 
 
 def _lab_options(designs_text: str, ghost_size: str, real_sizes: tuple[str, ...], pool_limit: str | None,
@@ -158,13 +214,19 @@ def _allow_dir_option(f):
 @click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv", help="Write each design's metadata bytes over events.")
 @click.option("--timeline-every", type=click.IntRange(min=1), default=100, show_default=True, metavar="N", help="Events between timeline rows.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png", help="Draw the timeline to a PNG (needs the 'plot' extra).")
-@click.option("--memory-max", "memory_max", metavar="SIZE", help="Access traces: run the process under this memory.max first; the designs then see the swap events reclaim produced.")
+@click.option("--memory-max", metavar="SIZE", help="Access traces: memory.max of each design's cgroup (bytes, K/M/G suffix, or max).")
+@click.option("--memory-high", metavar="SIZE", help="Access traces: memory.high of each design's cgroup.")
+@click.option("--memory-swap-max", metavar="SIZE", help="Access traces: memory.swap.max of each design's cgroup.")
+@click.option("--swappiness", type=click.IntRange(0, 200), metavar="N", help="Access traces: vm.swappiness [default: 60].")
+@click.option("--reclaim-policy", type=click.Choice(["lru", "mglru"]), help="Access traces: the two-list LRU or MGLRU [default: lru].")
 @_allow_dir_option
 @pass_app
 def designs(app: App, trace: Path, designs_text: str, ghost_size: str, real_sizes: tuple[str, ...],
             pool_limit: str | None, max_pool_percent: int | None, compressor: str | None,
             param_specs: tuple[str, ...], as_json: bool, timeline: Path | None, timeline_every: int,
-            plot: Path | None, memory_max: str | None, allow_dirs: tuple[Path, ...]) -> None:
+            plot: Path | None, memory_max: str | None, memory_high: str | None,
+            memory_swap_max: str | None, swappiness: int | None, reclaim_policy: str | None,
+            allow_dirs: tuple[Path, ...]) -> None:
     """Replay TRACE once and put numbers on each swap design of the ghost swapfile debate.
 
     The replay runs for real (compression, zswap, byte-for-byte checks) on a throwaway kernel in a
@@ -174,19 +236,17 @@ def designs(app: App, trace: Path, designs_text: str, ghost_size: str, real_size
     bytes (peak, mean, per stored page), disk held, pages kept resident, writeback, slots wasted
     by redirection, lookups per swap-in and swapoff work. The state directory is not used.
 
-    An access trace (read/write events) is first run as a process under --memory-max (on a
-    scratch machine, as `ghostswap advise --memory-max` does); the designs see the swap-outs,
-    swap-ins and frees its reclaim produced.
+    An access trace (read/write events) runs every design in a memory cgroup of its own under
+    the same --memory-max/--memory-high/--memory-swap-max, with the simulated kernel's reclaim:
+    the table adds resident pages, swap-outs, swap-ins, refaults and OOM.
     """
     from ghostswap_cli.designs.lab import run_lab
-
-    scratch = contextlib.ExitStack()
-    click.get_current_context().call_on_close(scratch.close)  # the scratch swap trace, if any
-    trace = _swap_trace_of(app, trace, memory_max, compressor, allow_dirs, scratch)
 
     options = _lab_options(designs_text, ghost_size, real_sizes, pool_limit, max_pool_percent,
                            compressor, param_specs, allow_dirs)
     options.timeline_every = timeline_every
+    options.memory = _memory_settings(memory_max, memory_high, memory_swap_max, swappiness,
+                                      reclaim_policy)
     with app.guard():
         if plot is not None:
             from ghostswap_cli.designs.plot import require_matplotlib
@@ -254,33 +314,6 @@ def format_advice(a) -> str:
     table = render_table(lab.designs, names, ADVISE_ROWS, headers)
     tail = ["", "create it with:", a.command_line]
     return "\n".join(lines) + "\n" + table + "\n".join(tail) + "\n"
-
-
-def _swap_trace_of(app: App, trace: Path, memory_max: str | None, compressor: str | None,
-                   allow_dirs: tuple[Path, ...], stack: contextlib.ExitStack) -> Path:
-    """``trace`` itself, or for an access trace the swap events of its run under memory_max."""
-    from ghostswap_cli.codec.trace import open_trace
-    from ghostswap_cli.designs import memory_advise as ma
-
-    with app.guard(), open_trace(trace, allow_dirs=allow_dirs) as r:
-        access = r.version >= 2
-    if not access:
-        if memory_max is not None:
-            app.abort(f"{trace}: --memory-max needs an access trace (read/write events)", 1)
-        return trace
-    if memory_max is None:
-        app.abort(f"{trace}: an access trace: give --memory-max, the limit its process runs under", 1)
-    with app.guard():
-        limit = ma.parse_limits(memory_max, ma.footprint_bytes(trace, allow_dirs))
-        if len(limit) != 1:
-            raise click.BadParameter("designs takes one limit", param_hint="--memory-max")
-        with app.kernel(write=False) as k:
-            ram, config, zswap = int(k.machine["ram"]), k.machine["config"], ma.zswap_settings(k)
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ghostswap-designs.")))
-        out = folder / f"{trace.stem}-swap.gst"
-        ma.simulate_limit(trace, limit[0], ram=ram, config=config, compressor=compressor, policy=None,
-                          allow_dirs=allow_dirs, swap_trace=out, zswap=zswap)
-    return out
 
 
 def _advise_memory(app: App, trace: Path, memory_max: str | None, curve: bool, plot: Path | None,

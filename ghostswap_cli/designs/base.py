@@ -163,9 +163,10 @@ class ClusterAllocator:
 
     __slots__ = ("cl", "nr_slots", "nr_clusters", "maps", "counts", "allocated", "special",
                  "next_fresh", "freed", "nonfull", "on_nonfull", "cur", "cur_next", "inuse",
-                 "clusters_in_use")
+                 "clusters_in_use", "prefer_nonfull")
 
-    def __init__(self, nr_slots: int, cluster_slots: int = 512, reserved: Iterable[int] = (0,)) -> None:
+    def __init__(self, nr_slots: int, cluster_slots: int = 512, reserved: Iterable[int] = (0,),
+                 prefer_nonfull: bool = False) -> None:
         if cluster_slots < 1:
             raise ValueError("a cluster has at least one slot")
         if nr_slots < 0:
@@ -185,6 +186,9 @@ class ClusterAllocator:
         self.cur_next = 0
         self.inuse = 0
         self.clusters_in_use = 0
+        # "mm, swap: prefer nonfull over free clusters" (Kairui Song, 4 Aug 2025), for devices
+        # that do not discard: a partly used cluster before a free one
+        self.prefer_nonfull = prefer_nonfull
         tail = range(nr_slots, self.nr_clusters * cluster_slots)
         for offset in (*reserved, *tail):
             if not 0 <= offset < self.nr_clusters * cluster_slots:
@@ -221,6 +225,14 @@ class ClusterAllocator:
                 return c
         return -1
 
+    def _take_nonfull(self) -> int:
+        while self.nonfull:
+            idx = self.nonfull.popleft()
+            self.on_nonfull.discard(idx)
+            if idx in self.maps and self.counts[idx] < self.cl:
+                return idx
+        return -1
+
     def _drop_cur(self, c: int) -> None:
         self.cur = -1
         if self.counts[c] < self.cl and c not in self.on_nonfull:
@@ -251,15 +263,12 @@ class ClusterAllocator:
                         self._drop_cur(c)
                     return c * cl + i
                 self._drop_cur(c)
-            c = self._take_free_cluster()
+            c = self._take_nonfull() if self.prefer_nonfull else -1
             if c < 0:
-                while self.nonfull:
-                    idx = self.nonfull.popleft()
-                    self.on_nonfull.discard(idx)
-                    if idx in self.maps and self.counts[idx] < cl:
-                        c = idx
-                        break
-                else:
+                c = self._take_free_cluster()
+            if c < 0:
+                c = self._take_nonfull()
+                if c < 0:
                     return None
             self.cur = c
             self.cur_next = 0
@@ -386,6 +395,8 @@ class Design:
         self.lru: dict[int, None] = {}  # VPNs of ZSWAP pages, oldest first (dicts keep order)
         self.n_zero = self.n_zswap = self.n_disk = self.n_cache = 0
         self.n_redirected = 0
+        self.zswap_bytes = 0  # compressed bytes in zswap (charged to the cgroup under pressure)
+        self.zlen: dict[int, int] = {}
         # counts over the run
         self.kept_resident_no_slot = 0
         self.kept_resident_rejected = 0
@@ -466,6 +477,10 @@ class Design:
     def describe_devices(self) -> str:
         raise NotImplementedError
 
+    def can_swap(self) -> bool:
+        """A slot is free somewhere (reclaim scans anon pages only then: get_scan_count)."""
+        return True
+
     # --- zswap policy (mm/zswap.c zswap_check_limits, shrink_worker) ---------------------------
     def _pool_full(self) -> bool:
         cur = self.pool.pool_pages
@@ -500,6 +515,7 @@ class Design:
                 continue
             wrote += 1
             pool.obj_free(rec[3])
+            self.zswap_bytes -= self.zlen.pop(vpn)
             rec[0] = DISK
             rec[2] = back
             self.n_zswap -= 1
@@ -541,6 +557,8 @@ class Design:
         else:
             cls = self.pool.obj_store(clen)
             self.pages[vpn] = [ZSWAP, front, 0, cls]
+            self.zswap_bytes += clen
+            self.zlen[vpn] = clen
             self.lru[vpn] = None
             self.n_zswap += 1
             return
@@ -571,11 +589,16 @@ class Design:
         if rec is not None:
             self._release(vpn, rec)
 
+    def drop(self, vpn: int) -> None:
+        """Let the slot of a page kept resident go, without a swap-in (the page never left)."""
+        self.free(vpn)
+
     def _release(self, vpn: int, rec: list[int]) -> None:
         state = rec[0]
         if state == ZSWAP:
             self.pool.obj_free(rec[3])
             del self.lru[vpn]
+            self.zswap_bytes -= self.zlen.pop(vpn)
             self.n_zswap -= 1
         elif state == ZERO:
             self.n_zero -= 1

@@ -72,6 +72,10 @@ class GhostDynamic(Design):
     def free_front(self, front: int) -> None:
         self.ghost.free(front)
 
+    def can_swap(self) -> bool:
+        g = self.ghost
+        return not self.max_clusters or g.nr_clusters < self.max_clusters or g.inuse < g.nr_slots - 1
+
     def metadata(self) -> tuple[int, int]:
         return self.S * self.ghost.nr_slots, self.D * self.C * self.ghost.clusters_in_use
 

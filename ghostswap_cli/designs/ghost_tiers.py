@@ -100,6 +100,9 @@ class GhostTiers(Design):
     def disk_slots(self) -> int:
         return self.real.inuse
 
+    def can_swap(self) -> bool:
+        return self.ghost.inuse < self.ghost.nr_slots - 1 or self.real.inuse < self.real.usable
+
     def disk_pinned(self) -> int:
         return self.real.inuse - self.n_disk  # zero pages that went straight to the real tier
 

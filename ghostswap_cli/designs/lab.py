@@ -143,6 +143,7 @@ class LabOptions:
     timeline_every: int = 100
     allow_dirs: Sequence[os.PathLike[str] | str] = ()
     headroom_percent: float = DEFAULT_HEADROOM_PERCENT  # for auto sizes
+    memory: Any = None  # pressure.MemorySettings for an access trace; None: its defaults
 
 
 @dataclasses.dataclass
@@ -181,6 +182,10 @@ class LabReport:
         d["compression_ratio"] = self.compression_ratio
         d["elapsed"] = round(self.elapsed, 6)
         d["rows"] = [r.key for r in ROWS]
+        if self.config.get("mode") == "memory-pressure":
+            from ghostswap_cli.designs.pressure import PRESSURE_ROWS
+
+            d["rows"] += [r.key for r in PRESSURE_ROWS]
         d["design_aliases"] = dict(DESIGN_ALIASES)
         return d
 
@@ -218,14 +223,28 @@ def run_lab(trace: os.PathLike[str] | str, options: LabOptions) -> LabReport:
     params = resolve_params(options.params)
     names = [n for n in DESIGN_NAMES if n in options.designs]
     with open_trace(trace, allow_dirs=options.allow_dirs) as reader:
-        prof = profile_trace(reader)
         ps = reader.page_size
-        auto = recommend(prof, options.headroom_percent, 100,
-                         cluster_slots=params["ghost-rfc.cluster_slots"])
-        ghost_slots = (auto.slots if options.ghost_size is None
+        access = reader.version >= 2  # an access trace: reclaim decides what goes out
+        if access:
+            from ghostswap_cli.designs.pressure import auto_slots, scan_access_trace
+
+            if options.memory is None:  # unlimited, nothing would ever be swapped
+                raise ToolError(f"{trace}: an access trace: give --memory-max, the limit its "
+                                "process runs under")
+            prof = scan_access_trace(reader)
+            auto_size = auto_slots(prof["distinct_pages"], options.headroom_percent,
+                                   params["ghost-rfc.cluster_slots"])
+        else:
+            if options.memory is not None:
+                raise ToolError(f"{trace}: --memory-max (like every memory setting) needs an "
+                                "access trace (read/write events); this one has swap events")
+            prof = profile_trace(reader)
+            auto_size = recommend(prof, options.headroom_percent, 100,
+                                  cluster_slots=params["ghost-rfc.cluster_slots"]).slots
+        ghost_slots = (auto_size if options.ghost_size is None
                        else _slots(options.ghost_size, ps, "--ghost-size"))
         real_slots = (tuple(_slots(s, ps, "--real-size") for s in options.real_sizes)
-                      if options.real_sizes else (auto.slots,))
+                      if options.real_sizes else (auto_size,))
         if options.pool_limit is not None:
             pool_limit_pages = options.pool_limit // ps
             limit_text = f"--pool-limit {human_bytes(options.pool_limit)}"
@@ -237,9 +256,10 @@ def run_lab(trace: os.PathLike[str] | str, options: LabOptions) -> LabReport:
                         pool_limit_pages=pool_limit_pages, params=params)
         models = [DESIGNS[n](cfg) for n in names]
         report = LabReport(trace=str(trace), format=reader.format, page_size=ps)
-        report.profile = prof.to_dict()
+        report.profile = prof if access else prof.to_dict()
         report.params = dict(params)
         report.config = {
+            "mode": "memory-pressure" if access else "swap-events",
             "designs": names,
             "ghost_size_bytes": ghost_slots * ps,
             "ghost_size_auto": options.ghost_size is None,
@@ -250,13 +270,55 @@ def run_lab(trace: os.PathLike[str] | str, options: LabOptions) -> LabReport:
             "accept_pages": cfg.accept_pages,
             "pool_limit": limit_text,
         }
+        if access:
+            _pressure(reader, models, names, options, report, real_slots[0], pool_limit_pages)
+            return report
         # the oracle needs a slot for every page of the trace so every page is checked
-        oracle_slots = max(ghost_slots, auto.slots)
+        oracle_slots = max(ghost_slots, auto_size)
         with tempfile.TemporaryDirectory(prefix="ghostswap-designs-") as tmp:
             _replay(Path(tmp), reader, ps, oracle_slots, models, names, options, report)
     for name, m in zip(names, models, strict=True):
         report.designs[name] = m.result()
     return report
+
+
+def _pressure(reader: TraceReader, models: list, names: list[str], options: LabOptions,
+              report: LabReport, real_slots: int, pool_limit_pages: int) -> None:
+    """An access trace: the simulated kernel's access replay as the oracle, then every model's
+    process under the same memory settings (``designs/pressure.py``)."""
+    from ghostswap_cli.designs.pressure import MemorySettings, oracle_replay, run_pressure
+    from ghostswap_cli.kernel.compressors import available_compressors, get_compressor
+
+    settings = options.memory or MemorySettings()
+    ram = report.params["lab.ram"]
+    if options.compressor is not None and options.compressor not in available_compressors():
+        raise ToolError(f"compressor {options.compressor} not available (available: "
+                        f"{', '.join(available_compressors())})", EXIT_USAGE)
+    t0 = time.perf_counter()
+    oracle = oracle_replay(reader, settings, real_slots, ram, options.compressor, pool_limit_pages)
+    report.compressor = oracle["compressor"]
+    comp = get_compressor(report.compressor)
+    writer = None
+    if options.timeline is not None:
+        writer = csv.writer(options.timeline, lineterminator="\n")
+        writer.writerow(timeline_columns(names))
+    procs, stats = run_pressure(reader, models, settings, ram // report.page_size, comp.compress,
+                                writer, max(options.timeline_every, 1))
+    report.elapsed = time.perf_counter() - t0
+    prof = report.profile
+    report.events = prof["events"]
+    report.swapped_out, report.swapped_in = oracle["swap_outs"], oracle["swap_ins"]
+    report.freed = prof["frees"]
+    report.zero_pages = stats["zero_pages"]
+    report.compressed_pages = stats["compressed_pages"]
+    report.compressed_bytes = stats["compressed_bytes"]
+    report.incompressible_pages = stats["incompressible_pages"]
+    report.corrupt_pages = oracle["corrupt_pages"]
+    report.verified_pages = oracle["swap_ins"]
+    report.oracle = oracle
+    report.config["memory"] = settings.to_dict()
+    for name, m, p in zip(names, models, procs, strict=True):
+        report.designs[name] = {**m.result(), **p.rows()}
 
 
 def _replay(tmp: Path, reader: TraceReader, ps: int, oracle_slots: int, models: list,

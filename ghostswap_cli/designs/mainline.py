@@ -130,3 +130,6 @@ class Mainline(Design):
 
     def describe_devices(self) -> str:
         return self.real.describe(self.page_size)
+
+    def can_swap(self) -> bool:
+        return self.real.inuse < self.real.usable

@@ -14,7 +14,10 @@ physical slot can be done in O(1) time".
 Assumptions:
 
 * Every page swaps out to a slot of the ghost, which never runs out (no ``--ghost-size``) and has
-  no static cost; each ghost cluster in use costs ``dynamic_bytes`` (16) a slot.
+  no static cost; each ghost cluster in use costs ``dynamic_bytes`` (16) a slot. Its slots come
+  from partly used clusters before free ones, as the allocator does for a device that does not
+  discard since "mm, swap: prefer nonfull over free clusters" (Kairui Song, 4 Aug 2025): with
+  free clusters first, a device that never fills would spread over ever more clusters.
 * Writeback (``swap-table-dynamic.writeback=1``, the design the cover letter describes; the PoC
   itself did not write back: "Writeback ... easily supportable ... We just need a
   folio_realloc_swap"): when the pool is full the oldest entries move to a new slot of the real
@@ -92,7 +95,8 @@ class SwapTableDynamic(Design):
         self.P = p["swap-table-dynamic.plain_bytes"]
         self.I = p["swap-table-dynamic.cluster_info_bytes"]
         self.writeback = p["swap-table-dynamic.writeback"] == 1
-        self.ghost = ClusterAllocator(GHOST_SLOTS, self.C)
+        # a ghost never discards: the allocator prefers a partly used cluster to a free one
+        self.ghost = ClusterAllocator(GHOST_SLOTS, self.C, prefer_nonfull=True)
         self.real = RealDevices(cfg.real_slots, self.C)
 
     def alloc_front(self) -> tuple[int, bool] | None:

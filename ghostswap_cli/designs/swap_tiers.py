@@ -102,6 +102,10 @@ class SwapTiers(Design):
     def slow_slots(self) -> int:
         return self.slow.inuse
 
+    def can_swap(self) -> bool:
+        return ((self.use_fast and self.fast.inuse < self.fast.usable)
+                or (self.use_slow and self.slow.inuse < self.slow.usable))
+
     def describe_devices(self) -> str:
         ps = self.page_size
         allowed = [name for name, on in (("fast", self.use_fast), ("slow", self.use_slow),

@@ -26,7 +26,7 @@ def without_path(lines: list[str]) -> list[str]:
 
 
 def test_the_example_table_is_current(run_cli, tmp_path: Path) -> None:
-    (command, shown), _ = blocks()
+    (command, shown), _, _ = blocks()
     assert command.startswith("$ ghostswap designs ghostswap_cli/data/example.trace --compressor lz4")
     r = run_cli("designs", example_trace(), "--compressor", "lz4")
     assert r.exit_code == 0, r.output
@@ -35,7 +35,7 @@ def test_the_example_table_is_current(run_cli, tmp_path: Path) -> None:
 
 
 def test_the_stall_table_is_current(run_cli, tmp_path: Path) -> None:
-    _, (command, shown) = blocks()
+    _, (command, shown), _ = blocks()
     trace = tmp_path / "sawtooth.gstrace"
     r = run_cli("trace", "synth", "-o", trace, "--format", "binary", "--events", "3000",
                 "--working-set", "800", "--peak", "600", "--pattern", "sawtooth", "--seed", "11")
@@ -46,3 +46,17 @@ def test_the_stall_table_is_current(run_cli, tmp_path: Path) -> None:
     r = run_cli("designs", trace, *args[1:])
     assert r.exit_code == 0, r.output
     assert without_path(r.stdout.splitlines()) == without_path(shown)
+
+
+def test_the_memory_limit_table_is_current(run_cli, tmp_path: Path) -> None:
+    *_, (command, shown) = blocks()
+    assert command == ("$ ghostswap designs zipf.gstrace --memory-max 2M --compressor lz4 "
+                       "--plot docs/designs-pressure.png")
+    trace = tmp_path / "zipf.gstrace"
+    r = run_cli("trace", "synth", "-o", trace, "--format", "binary", "--workload", "zipf",
+                "--events", "20000", "--working-set", "2000", "--seed", "1")
+    assert r.exit_code == 0, r.output
+    r = run_cli("designs", trace, "--memory-max", "2M", "--compressor", "lz4")
+    assert r.exit_code == 0, r.output
+    assert without_path(r.stdout.splitlines()) == without_path(shown)
+    assert (DOC.parent / "designs-pressure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

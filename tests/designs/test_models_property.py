@@ -45,6 +45,7 @@ def test_bookkeeping_is_consistent(evs, ghost: int, real: list[int], pool: int, 
             states.count(s) for s in (ZERO, ZSWAP, DISK, CACHE)), m.name
         assert list(m.lru) == [v for v, rec in m.pages.items() if rec[0] == ZSWAP and v in m.lru]
         assert len(m.lru) == m.n_zswap
+        assert m.zswap_bytes == sum(m.zlen.values()) and set(m.zlen) == set(m.lru), m.name
         assert 0 <= m.disk_pinned() <= m.disk_slots(), m.name
         r = m.result()
         assert r["kept_resident"] == r["kept_resident_no_slot"] + r["kept_resident_rejected"]
@@ -56,5 +57,6 @@ def test_bookkeeping_is_consistent(evs, ghost: int, real: list[int], pool: int, 
         for vpn in list(m.pages):
             m.free(vpn)
         assert m.pages == {} and m.n_redirected == 0 and m.pool.pool_pages == 0, m.name
+        assert m.zswap_bytes == 0 and m.zlen == {}, m.name
         assert m.metadata()[1] == 0, m.name  # no cluster in use, no descriptor, no redirection
         assert m.disk_slots() == 0, m.name
