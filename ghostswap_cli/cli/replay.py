@@ -77,15 +77,28 @@ def format_report(report) -> str:
 @click.option("--allow-dir", "allow_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Also allow file: pages from DIR (repeatable).")
 @click.option("--compress-ahead", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Compress swap-outs ahead in a second process (auto: with 2+ CPUs, a trace of 16 MiB or more, and a probe that shows it pays).")
 @click.option("--commit-every", type=click.IntRange(min=0), default=0, metavar="N", help="Commit the state every N events (default: one transaction for the whole replay).")
+@click.option("--memory-max", metavar="SIZE", help="Access traces: memory.max of the workload cgroup for this replay (bytes, K/M/G suffix, or max).")
+@click.option("--memory-high", metavar="SIZE", help="Access traces: memory.high for this replay.")
+@click.option("--memory-swap-max", metavar="SIZE", help="Access traces: memory.swap.max for this replay.")
+@click.option("--memory-zswap-max", metavar="SIZE", help="Access traces: memory.zswap.max for this replay.")
+@click.option("--swappiness", type=click.IntRange(0, 200), metavar="N", help="Access traces: vm.swappiness for this replay.")
+@click.option("--reclaim-policy", type=click.Choice(["lru", "mglru"]), help="Access traces: the two-list LRU or MGLRU (default: /sys/kernel/mm/lru_gen/enabled).")
 @pass_app
 def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_json: bool,
            timeline: Path | None, timeline_every: int, plot: Path | None, no_progress: bool,
-           allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int) -> None:
+           allow_dirs: tuple[Path, ...], compress_ahead: str, commit_every: int,
+           memory_max: str | None, memory_high: str | None, memory_swap_max: str | None,
+           memory_zswap_max: str | None, swappiness: int | None, reclaim_policy: str | None) -> None:
     """Replay TRACE (text or binary) through the simulated kernel and its zswap pool.
 
     Swap-outs take a slot on the active areas and go to the zeromap, zswap, the swap file, or
     stay resident (ghost); swap-ins check every page's bytes against what went out. The whole
     replay is one transaction: a malformed trace or a kill leaves the state as before.
+
+    An access trace (read/write events) runs as a process in the cgroup
+    /sys/fs/cgroup/workload under the machine's memory settings: the simulated reclaim decides
+    what is swapped, and the report gives swap-outs and refaults per second and per 1k
+    accesses, the peak zswap pool and its share of the limit, writeback and OOM kills.
     """
     from ghostswap_cli.codec.trace import open_trace
     from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
@@ -106,6 +119,21 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         )
         reader = stack.enter_context(open_trace(trace, allow_dirs=allow_dirs))
         k = stack.enter_context(app.kernel())
+        from ghostswap_cli.replay.access_replay import is_access_trace
+
+        if is_access_trace(reader):
+            from ghostswap_cli.replay.access_replay import AccessOptions, replay_access_trace
+
+            access = AccessOptions(
+                memory_max=memory_max, memory_high=memory_high, memory_swap_max=memory_swap_max,
+                memory_zswap_max=memory_zswap_max, swappiness=swappiness, policy=reclaim_policy,
+                compressor=compressor, level=level, timeline=timeline_file,
+                timeline_every=timeline_every if timeline_every != 1000 else 10_000,
+            )
+            areport = replay_access_trace(k, reader, access)
+            stack.close()
+            _access_output(app, areport, as_json, plot, timeline, trace)
+            return
         options = ReplayOptions(
             compressor=compressor, level=level, timeline=timeline_file,
             timeline_every=timeline_every, commit_every=commit_every,
@@ -126,6 +154,23 @@ def replay(app: App, trace: Path, compressor: str | None, level: int | None, as_
         term.out(format_report(report))
         if term.is_interactive(sys.stdout):
             term.out(f"pool size         {sparkline(report.pool_samples)}\n")
+    if report.corrupt_pages:
+        raise SystemExit(EXIT_CORRUPT)
+
+
+def _access_output(app: App, report, as_json: bool, plot: Path | None, timeline: Path | None,
+                   trace: Path) -> None:
+    from ghostswap_cli.replay.access_report import format_access_report
+
+    if plot is not None and timeline is not None:
+        from ghostswap_cli.replay.memory_plot import plot_memory_timeline
+
+        with app.guard():
+            plot_memory_timeline(timeline, plot, title=f"ghostswap replay of {trace.name}")
+    if as_json:
+        app.terminal.out(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        app.terminal.out(format_access_report(report))
     if report.corrupt_pages:
         raise SystemExit(EXIT_CORRUPT)
 

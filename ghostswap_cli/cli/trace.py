@@ -23,6 +23,7 @@ from ghostswap_cli.codec.trace import (
     summarize,
 )
 from ghostswap_cli.errors import GhostswapError
+from ghostswap_cli.replay.workloads import WORKLOADS
 from ghostswap_cli.units import size_to_human_string
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -126,17 +127,29 @@ def trace() -> None:
               help="Most pages swapped out at once [default: half the working set].")
 @click.option("--page-size", type=click.Choice([str(s) for s in TRACE_PAGE_SIZES]), default="4096",
               show_default=True, help="Page size of the trace.")
+@click.option("--workload", type=click.Choice(WORKLOADS),
+              help="Write an access trace of this workload (read/write events) instead of "
+                   "swap events: zipf, scan, phases or leaky.")
+@click.option("--write-ratio", type=click.FloatRange(0, 1), default=0.3, show_default=True, metavar="R",
+              help="With --workload: chance that an access after the first is a write.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=100_000.0, show_default=True,
+              metavar="N", help="With --workload: accesses per second of trace time (timestamps).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @no_progress_option
 @pass_app
 def synth(app: App, output: str, fmt: str, events: int, working_set: int, skew: float, mix: str | None,
           files_from: str | None, free_rate: float, seed: int, vpn_base: int, pattern: str,
-          peak: int | None, page_size: str, as_json: bool, no_progress: bool) -> None:
+          peak: int | None, page_size: str, workload: str | None, write_ratio: float, rate: float,
+          as_json: bool, no_progress: bool) -> None:
     """Write a synthetic trace of a process with a working set of PAGES pages whose accesses
     follow a Zipf law (--skew), swapping out up to --peak pages at once in a --pattern over time.
 
     Every out is of a page not swapped out and every in of one that is, so the trace replays
     cleanly; the same options and --seed give byte-identical files.
+
+    With --workload, writes an access trace instead (--events accesses over --working-set
+    pages): what the process touches, for `ghostswap replay` under memory limits to decide what
+    is swapped. See ghostswap-trace(1) for the four workloads.
     """
     from ghostswap_cli.replay.synth import parse_mix, synthesize
 
@@ -144,6 +157,10 @@ def synth(app: App, output: str, fmt: str, events: int, working_set: int, skew: 
         weights = parse_mix(mix) if mix is not None else None
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--mix") from None
+    if workload is not None:
+        _synth_workload(app, output, fmt, workload, events, working_set, skew, mix, weights, seed,
+                        vpn_base, int(page_size), write_ratio, rate, files_from, as_json, no_progress)
+        return
     options = [f"--events {events}", f"--working-set {working_set}", f"--skew {skew:g}",
                f"--pattern {pattern}", f"--seed {seed}", f"--vpn-base 0x{vpn_base:x}"]
     options += [f"--peak {peak}"] if peak else []
@@ -179,6 +196,38 @@ def synth(app: App, output: str, fmt: str, events: int, working_set: int, skew: 
         for d in outside:
             app.terminal.warning(f"file pages come from {d}, outside the trace's folder: "
                                  f"read the trace with --allow-dir {d}")
+
+
+def _synth_workload(app: App, output: str, fmt: str, workload: str, events: int, pages: int, skew: float,
+                    mix: str | None, weights: dict[str, float] | None, seed: int, vpn_base: int,
+                    page_size: int, write_ratio: float, rate: float, files_from: str | None,
+                    as_json: bool, no_progress: bool) -> None:
+    from ghostswap_cli.replay.workloads import synthesize_workload
+
+    if files_from:
+        raise click.UsageError("--files-from does not go with --workload (workload pages are "
+                               "zero, fill, text or random)")
+    options = [f"--workload {workload}", f"--events {events}", f"--working-set {pages}",
+               f"--skew {skew:g}", f"--write-ratio {write_ratio:g}", f"--rate {rate:g}",
+               f"--seed {seed}", f"--vpn-base 0x{vpn_base:x}"] + ([f"--mix {mix}"] if mix else [])
+    comments = ["synthetic access trace: ghostswap trace synth " + " ".join(options)]
+    try:
+        with _progress(app, not no_progress, "synth") as update, \
+                open_trace_writer(output, fmt, page_size, comments=comments) as w:
+            result = synthesize_workload(w, workload, pages=pages, events=events, skew=skew,
+                                         write_ratio=write_ratio, seed=seed, mix=weights,
+                                         vpn_base=vpn_base, rate=rate,
+                                         progress=lambda done: update(done, events))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    except (GhostswapError, OSError) as e:
+        _fail(app, e)
+    if as_json:
+        app.terminal.out(json.dumps(dict(output=output, format=fmt, **result.to_dict()), indent=2), nl=True)
+        return
+    app.terminal.out(f"{output}: {workload} workload, {result.events} accesses ({result.reads} reads, "
+                     f"{result.writes} writes) to {result.pages} pages over "
+                     f"{result.duration_ns / 1e9:.3f} s", nl=True)
 
 
 # --- convert -------------------------------------------------------------------------------------
@@ -231,6 +280,23 @@ def render_info(s: TraceSummary) -> str:
         ("swapped out", f"{_human(s.out_bytes)} in all"),
         ("file size", f"{s.file_bytes} bytes ({_human(s.file_bytes)})"),
     ]
+    if s.version >= 2:
+        rows[3] = ("events", f"{s.events} (read {s.ops['read']}, write {s.ops['write']}, out {s.ops['out']}, "
+                             f"in {s.ops['in']}, free {s.ops['free']})")
+        rows.insert(1, ("version", "2 (access events)"))
+    if s.accesses and not s.ops["out"]:  # nothing swapped by the trace itself: the kernel decides
+        rows = [r for r in rows if r[0] not in ("peak swapped", "swapped at end", "swapped out")]
+    if s.accesses:
+        rows.append(("accesses", f"{s.accesses} ({s.ops['read']} reads, {s.ops['write']} writes) to "
+                                 f"{s.unique_pages} pages ({_human(s.unique_pages * s.page_size)})"))
+        if s.first_t_ns is not None and s.last_t_ns is not None:
+            span = (s.last_t_ns - s.first_t_ns) / 1e9
+            rows.append(("time span", f"{span:.6g} s" + (f" ({s.accesses / span:.0f} accesses/s)" if span else "")))
+        total = sum(s.reuse_distance.values())
+        rows.append(("reuse distance", "distinct other pages since the page's last access "
+                                       "(an LRU of M pages hits below M)"))
+        for name, count in s.reuse_distance.items():
+            rows.append((f"  {name}", f"{count} ({100 * count / total:.1f}%)"))
     if s.invalid_out or s.invalid_in:
         rows.append(("invalid", f"{s.invalid_out} out of a page already out, "
                                 f"{s.invalid_in} in of a page not out"))

@@ -9,6 +9,18 @@ A trace is a sequence of events on virtual page numbers (VPNs):
 ``free VPN``
     the process dropped the page (``zap_pte_range()`` → ``free_swap_and_cache()``).
 
+Version 2 adds *access* events, which say what a process touched rather than what was swapped,
+so the simulated kernel's reclaim decides what goes out (``ghostswap replay`` under memory limits):
+
+``read VPN``
+    the process read the page (a first read of a never-written page maps the zero page);
+``write VPN CONTENT``
+    the process wrote the page, which now holds CONTENT (a first write faults it in).
+
+Any event of a version-2 trace may end with a timestamp ``@NS`` (nanoseconds since the start of
+the trace, never decreasing), e.g. ``read 0x7f0000010 @1500000``. A writer that never writes an
+access event or a timestamp still writes a version-1 trace, byte for byte as before.
+
 Two encodings carry the same events. The *text* format is line based and meant to be written by
 hand or by other tools; its contents are descriptors (``zero``, ``fill:0xHH``, ``random:SEED``,
 ``text:SEED``, ``file:PATH:OFFSET``, ``hex:...``), so a trace stays small and readable. The
@@ -40,7 +52,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from construct import Bytes, Const, Construct, Int16ul, Int32ul, Int64ul, Pass, Struct, Switch, this
+from construct import (
+    Bytes,
+    Const,
+    Construct,
+    Default,
+    If,
+    Int16ul,
+    Int32ul,
+    Int64ul,
+    Pass,
+    Struct,
+    Switch,
+    this,
+)
 
 from ghostswap_cli.errors import TraceError
 
@@ -48,7 +73,12 @@ __all__ = (
     "OP_OUT",
     "OP_IN",
     "OP_FREE",
+    "OP_READ",
+    "OP_WRITE",
     "OP_NAMES",
+    "ACCESS_OPS",
+    "RF_TIME",
+    "MAX_T_NS",
     "K_NONE",
     "K_RAW",
     "K_ZERO",
@@ -84,6 +114,7 @@ __all__ = (
     "TraceWriter",
     "open_trace_writer",
     "TraceSummary",
+    "ReuseDistances",
     "summarize",
     "convert_trace",
     "REFUSE_MESSAGE",
@@ -91,8 +122,10 @@ __all__ = (
 
 # --- events and content kinds --------------------------------------------------------------------
 
-OP_OUT, OP_IN, OP_FREE = 0, 1, 2
-OP_NAMES = {OP_OUT: "out", OP_IN: "in", OP_FREE: "free"}
+OP_OUT, OP_IN, OP_FREE, OP_READ, OP_WRITE = 0, 1, 2, 3, 4
+OP_NAMES = {OP_OUT: "out", OP_IN: "in", OP_FREE: "free", OP_READ: "read", OP_WRITE: "write"}
+ACCESS_OPS = (OP_READ, OP_WRITE)
+_CONTENT_OPS = (OP_OUT, OP_WRITE)
 
 # Content kinds. K_NONE is the kind of in/free records; K_FILE exists only in text traces (a binary
 # trace stores the page read from the file as K_RAW).
@@ -107,9 +140,13 @@ KIND_NAMES = {
 }
 
 TEXT_MAGIC = "ghostswap-trace"
-TEXT_VERSION = 1
+TEXT_VERSION = 2  # 2: read/write access events and @NS timestamps; 1: out/in/free only
 BINARY_MAGIC = b"\x89GSTRACE"  # 0x89 first: never valid text, and catches 7-bit transfers
-BINARY_VERSION = 1
+BINARY_VERSION = 2  # 2: OP_READ/OP_WRITE records and the RF_TIME bit; 1: out/in/free only
+READ_VERSIONS = (1, 2)
+ACCESS_VERSION = 2  # the first version with access events and timestamps
+RF_TIME = 0x1  # record head, reserved bit 0 (version 2): a 64-bit timestamp in ns follows the head
+MAX_T_NS = 1 << 64
 TF_CAPTURED = 0x1  # pages were read from a live process (`ghostswap trace capture`)
 TF_KNOWN = TF_CAPTURED
 
@@ -267,7 +304,7 @@ def content_page(content: Content, page_size: int) -> bytes:
 _NUM = re.compile(rb"(?:0[xX][0-9a-fA-F]{1,32}|[0-9]{1,40})\Z")
 _FILL = re.compile(rb"0[xX](?:([0-9a-fA-F]{1,2})|([0-9a-fA-F]{16}))\Z")
 _SPACE = re.compile(r"\s")
-_OPS = {b"out": OP_OUT, b"in": OP_IN, b"free": OP_FREE}
+_OPS = {b"out": OP_OUT, b"in": OP_IN, b"free": OP_FREE, b"read": OP_READ, b"write": OP_WRITE}
 
 
 class _Bad(Exception):
@@ -289,6 +326,13 @@ def _vpn(token: bytes) -> int:
     v = _number(token)
     if v is None or v >= MAX_VPN:
         raise _Bad(f"bad VPN {_show(token)!r}: expected a decimal or 0x-hex number below 2**52")
+    return v
+
+
+def _t_ns(token: bytes) -> int:
+    v = _number(token[1:])
+    if v is None or v >= MAX_T_NS:
+        raise _Bad(f"bad timestamp {_show(token)!r}: expected @NS, nanoseconds below 2**64")
     return v
 
 
@@ -381,8 +425,9 @@ class RecordHead(Construct):
         |  kind  |   op    | reserved|                 vpn                  |
         +--------+---------+---------+--------------------------------------+
 
-    ``op`` is OP_OUT/OP_IN/OP_FREE, ``kind`` the content kind (K_NONE for in and free),
-    ``reserved`` is zero. Parses to and builds from ``dict(op=, kind=, vpn=)``.
+    ``op`` is OP_OUT/OP_IN/OP_FREE (version 1) or OP_READ/OP_WRITE (version 2), ``kind`` the
+    content kind (K_NONE for in, free and read), ``reserved`` is zero but for bit 0 in version 2,
+    RF_TIME: a timestamp follows. Parses to and builds from ``dict(op=, kind=, vpn=)``.
     """
 
     def _parse(self, stream, context, path):
@@ -401,7 +446,7 @@ class RecordHead(Construct):
 
 trace_header = Struct(
     "magic" / Const(BINARY_MAGIC) * "\\x89GSTRACE",
-    "version" / Int16ul * "format version, 1",
+    "version" / Int16ul * "format version, 1 or 2 (access events, timestamps)",
     "flags" / Int16ul * "TF_* bits; TF_CAPTURED: pages read from a live process",
     "page_size" / Int32ul * "bytes per page, a power of two from 4096 to 65536",
 )
@@ -409,6 +454,8 @@ HEADER_SIZE = trace_header.sizeof()
 
 trace_record = Struct(
     "head" / RecordHead(),
+    "t_ns" / Default(If(lambda ctx: ctx.head.get("reserved", 0) & RF_TIME, Int64ul), None)
+    * "ns since the trace's start (version 2, when the head has RF_TIME)",
     "payload" / Switch(
         this.head.kind,
         {
@@ -431,20 +478,28 @@ C_IN, C_FREE = _code(OP_IN, K_NONE), _code(OP_FREE, K_NONE)
 C_RAW, C_ZERO, C_FILL, C_RANDOM, C_TEXT = (
     _code(OP_OUT, k) for k in (K_RAW, K_ZERO, K_FILL, K_RANDOM, K_TEXT)
 )
+C_READ = _code(OP_READ, K_NONE)
+C_W_RAW, C_W_ZERO, C_W_FILL, C_W_RANDOM, C_W_TEXT = (
+    _code(OP_WRITE, k) for k in (K_RAW, K_ZERO, K_FILL, K_RANDOM, K_TEXT)
+)
 
 
-def _bad_code(code: int) -> str:
+def _bad_code(code: int, version: int = 1) -> str:
     op, kind = (code >> 4) & 0xF, code >> 8
-    if code & 0xF:
-        return f"reserved bits set (0x{code & 0xF:x})"
+    known = code & 0xF & (RF_TIME if version >= ACCESS_VERSION else 0)
+    if code & 0xF & ~known:
+        return f"reserved bits set (0x{code & 0xF & ~known:x})"
     if op not in OP_NAMES:
         return f"unknown op {op}"
-    if op == OP_OUT:
+    if op in ACCESS_OPS and version < ACCESS_VERSION:
+        return f"{OP_NAMES[op]} record in a version {version} trace (access events need version 2)"
+    if op in _CONTENT_OPS:
         return f"unknown content kind {kind}"
     return f"{OP_NAMES[op]} record with content kind {kind}"
 
 
 _SEEDED = {C_FILL: K_FILL, C_RANDOM: K_RANDOM, C_TEXT: K_TEXT}
+_W_SEEDED = {C_W_FILL: K_FILL, C_W_RANDOM: K_RANDOM, C_W_TEXT: K_TEXT}
 _PAGE_OF = {K_FILL: fill_page, K_RANDOM: random_page, K_TEXT: text_page}
 
 
@@ -530,7 +585,9 @@ class _PageFiles:
 
 class TraceReader:
     """One open trace. Iterating yields ``(op, vpn, page)``: the page is exactly ``page_size``
-    bytes for OP_OUT and None otherwise. :meth:`events` yields ``(op, vpn, Content | None)``.
+    bytes for OP_OUT and OP_WRITE and None otherwise. :meth:`events` yields
+    ``(op, vpn, Content | None)``; :meth:`timed` adds each event's timestamp. ``version`` is the
+    trace's format version (1: out/in/free only; 2: access events and timestamps too).
 
     ``position`` is the line (text) or record (binary) of the last event handed out, for messages
     and progress; ``bytes_read`` of ``size`` bytes have been consumed. Iterating again starts over.
@@ -539,6 +596,7 @@ class TraceReader:
     path: Path
     page_size: int
     format: str
+    version: int
     flags: int
     position: int
     bytes_read: int
@@ -552,6 +610,7 @@ class TraceReader:
         self.position = 0
         self.bytes_read = 0
         self.flags = 0
+        self.version = 1
         self._explicit_page_size = False
         try:
             self._file: BinaryIO = open(path, "rb")  # noqa: SIM115
@@ -601,9 +660,10 @@ class TraceReader:
         if start[: len(BINARY_MAGIC)] != BINARY_MAGIC:
             raise self._error(0, "bad magic: not a ghostswap binary trace")
         h = trace_header.parse(start)
-        if h.version != BINARY_VERSION:
+        if h.version not in READ_VERSIONS:
             raise self._error(0, f"unsupported binary trace version {h.version} "
-                                 f"(this ghostswap reads version {BINARY_VERSION})")
+                                 f"(this ghostswap reads versions 1 and {BINARY_VERSION})")
+        self.version = h.version
         if h.flags & ~TF_KNOWN:
             raise self._error(0, f"unknown flags 0x{h.flags:04x}")
         if h.page_size not in TRACE_PAGE_SIZES:
@@ -614,18 +674,22 @@ class TraceReader:
         self._explicit_page_size = True
         self._data_offset = HEADER_SIZE
 
-    def _binary(self, materialize: bool) -> Iterator[tuple[int, int, object]]:
+    def _binary(self, materialize: bool, timed: bool = False) -> Iterator[tuple]:
         """Decode records from 1 MiB chunks read into one reused buffer (fresh 1 MiB objects
         would cost a page fault per 4 KiB); each page is copied out as its own ``bytes``. A
-        record that may straddle the end of the chunk waits for the next read."""
+        record that may straddle the end of the chunk waits for the next read. ``timed`` adds
+        the record's timestamp (or None) as a fourth item."""
         readinto = self._file.readinto
         ps = self.page_size
         unpack = _WORD.unpack_from
-        maxrec = 8 + ps
+        v2 = self.version >= ACCESS_VERSION
+        maxrec = (16 if v2 else 8) + ps
         buf = bytearray(_CHUNK + maxrec)
         mv = memoryview(buf)
         n = pos = rec = 0
         name = self._name
+        last_t = 0
+        t = None
         try:
             while True:
                 rem = n - pos
@@ -645,36 +709,51 @@ class TraceReader:
                     code = word >> 52
                     rec += 1
                     pos += 8
-                    if code == C_RAW:
+                    if code & RF_TIME and v2:
+                        if pos + 8 > n:
+                            raise TraceError(name, f"record {rec}", f"truncated record: timestamp "
+                                             f"of {n - pos} bytes, expected 8")
+                        t = unpack(buf, pos)[0]
+                        pos += 8
+                        code ^= RF_TIME
+                        if t < last_t:
+                            raise TraceError(name, f"record {rec}", f"timestamp {t} goes back "
+                                             f"(the previous was {last_t})")
+                        last_t = t
+                    elif t is not None:
+                        t = None
+                    if code == C_READ and v2:
+                        ev = (OP_READ, word & _VPN_MASK, None)
+                    elif code == C_RAW or (code == C_W_RAW and v2):
                         end = pos + ps
                         if end > n:
                             raise TraceError(name, f"record {rec}", f"truncated record: page "
                                              f"payload of {n - pos} bytes, expected {ps}")
-                        self.position = rec
                         page = bytes(mv[pos:end])
                         pos = end
-                        yield OP_OUT, word & _VPN_MASK, (page if materialize else Content(K_RAW, data=page))
+                        ev = (OP_OUT if code == C_RAW else OP_WRITE, word & _VPN_MASK,
+                              page if materialize else Content(K_RAW, data=page))
                     elif code == C_IN:
-                        self.position = rec
-                        yield OP_IN, word & _VPN_MASK, None
+                        ev = (OP_IN, word & _VPN_MASK, None)
                     elif code == C_FREE:
-                        self.position = rec
-                        yield OP_FREE, word & _VPN_MASK, None
-                    elif code == C_ZERO:
-                        self.position = rec
-                        yield OP_OUT, word & _VPN_MASK, zero_page(ps) if materialize else Content(K_ZERO)
-                    elif code in _SEEDED:
+                        ev = (OP_FREE, word & _VPN_MASK, None)
+                    elif code == C_ZERO or (code == C_W_ZERO and v2):
+                        ev = (OP_OUT if code == C_ZERO else OP_WRITE, word & _VPN_MASK,
+                              zero_page(ps) if materialize else Content(K_ZERO))
+                    elif code in _SEEDED or (code in _W_SEEDED and v2):
                         if pos + 8 > n:
                             raise TraceError(name, f"record {rec}", f"truncated record: value of "
                                              f"{n - pos} bytes, expected 8")
                         value = unpack(buf, pos)[0]
                         pos += 8
-                        kind = _SEEDED[code]
-                        self.position = rec
-                        yield OP_OUT, word & _VPN_MASK, (_PAGE_OF[kind](value, ps) if materialize
-                                                        else Content(kind, value))
+                        kind = _SEEDED.get(code) or _W_SEEDED[code]
+                        ev = (OP_OUT if code in _SEEDED else OP_WRITE, word & _VPN_MASK,
+                              _PAGE_OF[kind](value, ps) if materialize else Content(kind, value))
                     else:
-                        raise TraceError(name, f"record {rec}", f"bad record: {_bad_code(code)}")
+                        raise TraceError(name, f"record {rec}",
+                                         f"bad record: {_bad_code(code, self.version)}")
+                    self.position = rec
+                    yield (*ev, t) if timed else ev
                 if eof:
                     if pos < n:
                         raise TraceError(name, f"record {rec + 1}",
@@ -721,18 +800,20 @@ class TraceReader:
             break
         if lineno == 0:
             raise self._error(1, "empty file: not a ghostswap trace "
-                                 f"(the first line must be '{TEXT_MAGIC} {TEXT_VERSION}')")
+                                 f"(the first line must be '{TEXT_MAGIC} 1' or '{TEXT_MAGIC} {TEXT_VERSION}')")
 
     def _check_first_line(self, parts: list[bytes]) -> None:
         if len(parts) >= 2 and parts[0] == TEXT_MAGIC.encode() and (
             len(parts) == 2 or parts[2][:1] == b"#"
         ):
-            if parts[1] != str(TEXT_VERSION).encode():
-                raise self._error(1, f"unsupported trace version {_show(parts[1])!r} "
-                                     f"(this ghostswap reads version {TEXT_VERSION})")
-            return
+            for v in READ_VERSIONS:
+                if parts[1] == str(v).encode():
+                    self.version = v
+                    return
+            raise self._error(1, f"unsupported trace version {_show(parts[1])!r} "
+                                 f"(this ghostswap reads versions 1 and {TEXT_VERSION})")
         raise self._error(1, f"not a ghostswap trace: the first line must be "
-                             f"'{TEXT_MAGIC} {TEXT_VERSION}'")
+                             f"'{TEXT_MAGIC} 1' or '{TEXT_MAGIC} {TEXT_VERSION}'")
 
     def _page_size_directive(self, lineno: int, parts: list[bytes]) -> int:
         if len(parts) < 2 or (len(parts) > 2 and parts[2][:1] != b"#"):
@@ -743,25 +824,29 @@ class TraceReader:
                                       "two from 4096 to 65536")
         return size
 
-    def _text(self, materialize: bool) -> Iterator[tuple[int, int, object]]:
+    def _text(self, materialize: bool, timed: bool = False) -> Iterator[tuple]:
         ps = self.page_size
         files = self._files
         seen_event = False
         seen_directive = False
         name = self._name
         lineno = 0
+        last_t = 0
+        v2 = self.version >= ACCESS_VERSION
         for line in self._lines():
             lineno += 1
             self.bytes_read += len(line)
             parts = line.split()
             if lineno == 1:
                 self._check_first_line(parts)
+                v2 = self.version >= ACCESS_VERSION
                 continue
             if not parts:
                 continue
             word = parts[0]
             op = _OPS.get(word)
             nparts = len(parts)
+            t = None
             try:
                 if op is None:
                     if word[:1] == b"#":
@@ -774,9 +859,20 @@ class TraceReader:
                         seen_directive = True
                         self._page_size_directive(lineno, parts)
                         continue
-                    raise _Bad(f"unknown event {_show(word)!r}: expected out, in, free "
+                    raise _Bad(f"unknown event {_show(word)!r}: expected out, in, free, read, write "
                                "or a page-size directive")
-                want = 3 if op == OP_OUT else 2
+                if op in ACCESS_OPS and not v2:
+                    raise _Bad(f"{word.decode()} events need trace version 2 "
+                               f"(the first line says '{TEXT_MAGIC} 1')")
+                want = 3 if op in _CONTENT_OPS else 2
+                if nparts > want and parts[want][:1] == b"@":
+                    if not v2:
+                        raise _Bad(f"timestamps need trace version 2 (the first line says '{TEXT_MAGIC} 1')")
+                    t = _t_ns(parts[want])
+                    if t < last_t:
+                        raise _Bad(f"timestamp {t} goes back (the previous was {last_t})")
+                    last_t = t
+                    want += 1
                 if nparts != want and (nparts < want or parts[want][:1] != b"#"):
                     if nparts < want:
                         raise _Bad(f"{word.decode()}: missing "
@@ -785,20 +881,20 @@ class TraceReader:
                                "(comments start with #)")
                 vpn = _vpn(parts[1])
                 seen_event = True
-                if op != OP_OUT:
+                if op not in _CONTENT_OPS:
                     self.position = lineno
-                    yield op, vpn, None
+                    yield (op, vpn, None, t) if timed else (op, vpn, None)
                     continue
+                if parts[2][:1] == b"@":
+                    raise _Bad(f"{word.decode()}: missing content")
                 c = _parse_content(parts[2], ps)
                 if c.kind == K_FILE:
                     c = c._replace(data=files.read(c.path, c.offset, ps))
             except _Bad as e:
                 raise TraceError(name, f"line {lineno}", str(e)) from None
             self.position = lineno
-            if materialize:
-                yield OP_OUT, vpn, (c.data if c.data is not None else content_page(c, ps))
-            else:
-                yield OP_OUT, vpn, c
+            x = (c.data if c.data is not None else content_page(c, ps)) if materialize else c
+            yield (op, vpn, x, t) if timed else (op, vpn, x)
 
     # public ------------------------------------------------------------------------------------
     def _restart(self) -> None:
@@ -821,6 +917,14 @@ class TraceReader:
         if self.format == "binary":
             return self._binary(False)  # type: ignore[return-value]
         return self._text(False)  # type: ignore[return-value]
+
+    def timed(self, materialize: bool = True) -> Iterator[tuple[int, int, object, int | None]]:
+        """``(op, vpn, page_or_content, t_ns)``: iterating (``materialize``) or :meth:`events`,
+        with each event's timestamp in ns, or None for an event without one."""
+        self._restart()
+        if self.format == "binary":
+            return self._binary(materialize, True)
+        return self._text(materialize, True)
 
     def close(self) -> None:
         if hasattr(self, "_files"):
@@ -857,9 +961,11 @@ class TraceWriter:
     :meth:`close`, so a failed run leaves any old file as it was (:meth:`abort` or an exception in
     the ``with`` block discards it).
 
-    ``out()`` takes the page as bytes (zero and same-filled pages are recognised and written as
-    ``zero``/``fill``), a descriptor string (``"text:7"``, ``"file:data.bin:8192"``), or a
-    :class:`Content`. ``file:`` paths are relative to the output's folder; a binary trace stores
+    Events: ``out(vpn, content)``, ``in_(vpn)``, ``free(vpn)``, and the access events
+    ``read(vpn)`` and ``write(vpn, content)`` (or ``access(vpn, content_or_None)``); each takes
+    ``t_ns=`` (a timestamp in ns, never decreasing). ``out()`` and ``write()`` take the page as
+    bytes (zero and same-filled pages are recognised and written as ``zero``/``fill``), a
+    descriptor string (``"text:7"``, ``"file:data.bin:8192"``), or a :class:`Content`. ``file:`` paths are relative to the output's folder; a binary trace stores
     the page read from there.
     """
 
@@ -885,14 +991,17 @@ class TraceWriter:
         except OSError as e:
             raise OSError(e.errno, e.strerror, os.fspath(path)) from None
         self._f = os.fdopen(fd, "wb", buffering=_CHUNK)
+        self._needs_v2 = False
+        self._last_t = 0
+        # The header says version 1 until an access event or a timestamp is written (then
+        # close() patches it to 2): traces of out/in/free only stay readable by older ghostswap.
         if format == "text":
-            head = [f"{TEXT_MAGIC} {TEXT_VERSION}"]
+            head = [f"{TEXT_MAGIC} 1"]
             head += [f"# {c}".rstrip() for text in comments for c in text.splitlines() or [""]]
             head.append(f"page-size {page_size}")
             self._f.write(("\n".join(head) + "\n").encode())
         else:
-            self._f.write(trace_header.build(dict(version=BINARY_VERSION, flags=flags,
-                                                  page_size=page_size)))
+            self._f.write(trace_header.build(dict(version=1, flags=flags, page_size=page_size)))
 
     @staticmethod
     def _check_vpn(vpn: int) -> None:
@@ -922,16 +1031,53 @@ class TraceWriter:
             return content
         raise TypeError(f"content must be bytes, a descriptor string or Content, not {type(content).__name__}")
 
-    def out(self, vpn: int, content: bytes | str | Content) -> None:
+    def _check_t(self, t_ns: int | None) -> int:
+        """The record-head bit for ``t_ns``; a timestamp makes the trace version 2."""
+        if t_ns is None:
+            return 0
+        if not 0 <= t_ns < MAX_T_NS:
+            raise ValueError(f"timestamp {t_ns} out of range (0 <= t_ns < 2**64)")
+        if t_ns < self._last_t:
+            raise ValueError(f"timestamp {t_ns} goes back (the previous was {self._last_t})")
+        self._last_t = t_ns
+        self._needs_v2 = True
+        return RF_TIME
+
+    def out(self, vpn: int, content: bytes | str | Content, *, t_ns: int | None = None) -> None:
+        """The page was swapped out holding ``content``."""
+        self._content_event(OP_OUT, vpn, content, t_ns)
+
+    def write(self, vpn: int, content: bytes | str | Content, *, t_ns: int | None = None) -> None:
+        """The process wrote the page, which now holds ``content`` (an access event)."""
+        self._needs_v2 = True
+        self._content_event(OP_WRITE, vpn, content, t_ns)
+
+    def read(self, vpn: int, *, t_ns: int | None = None) -> None:
+        """The process read the page (an access event)."""
+        self._needs_v2 = True
+        self._event(OP_READ, vpn, t_ns)
+
+    def access(self, vpn: int, content: bytes | str | Content | None = None, *,
+               t_ns: int | None = None) -> None:
+        """A read (``content`` None) or a write of ``content``."""
+        if content is None:
+            self.read(vpn, t_ns=t_ns)
+        else:
+            self.write(vpn, content, t_ns=t_ns)
+
+    def _content_event(self, op: int, vpn: int, content: bytes | str | Content, t_ns: int | None) -> None:
         self._check_vpn(vpn)
         c = self._content(content)
         if c.kind in (K_FILL, K_RANDOM, K_TEXT) and not 0 <= c.value < MAX_SEED:
             raise ValueError(f"value {c.value} does not fit 64 bits")
         if c.kind == K_RAW and (c.data is None or len(c.data) != self.page_size):
             raise ValueError(f"page of the wrong size: {len(c.data or b'')} bytes, expected {self.page_size}")
-        self.events += 1
         if self.format == "text":
-            self._f.write(f"out 0x{vpn:x} {format_content(c)}\n".encode(errors="surrogateescape"))
+            text = format_content(c)  # before the timestamp is taken: a bad path changes nothing
+            tbit = self._check_t(t_ns)
+            self.events += 1
+            stamp = f" @{t_ns}" if tbit else ""
+            self._f.write(f"{OP_NAMES[op]} 0x{vpn:x} {text}{stamp}\n".encode(errors="surrogateescape"))
             return
         if c.kind == K_FILE:
             data = c.data
@@ -939,34 +1085,55 @@ class TraceWriter:
                 try:
                     data = self._files.read(c.path or "", c.offset, self.page_size)
                 except _Bad as e:
-                    raise TraceError(os.fspath(self.path), f"record {self.events}", str(e)) from None
+                    raise TraceError(os.fspath(self.path), f"record {self.events + 1}", str(e)) from None
             if len(data) != self.page_size:
                 raise ValueError(f"page of the wrong size: {len(data)} bytes, expected {self.page_size}")
             c = Content(K_RAW, data=data)
-        word = vpn | OP_OUT << 56 | c.kind << 60
+        if c.kind not in (K_RAW, K_ZERO, K_FILL, K_RANDOM, K_TEXT):
+            raise ValueError(f"unknown content kind {c.kind}")
+        tbit = self._check_t(t_ns)
+        self.events += 1
+        head = _WORD.pack(vpn | tbit << 52 | op << 56 | c.kind << 60)
+        if tbit:
+            head += _WORD.pack(t_ns)  # type: ignore[arg-type]
         if c.kind == K_RAW:
-            self._f.write(_WORD.pack(word))
+            self._f.write(head)
             self._f.write(c.data)  # type: ignore[arg-type]
         elif c.kind == K_ZERO:
-            self._f.write(_WORD.pack(word))
-        elif c.kind in (K_FILL, K_RANDOM, K_TEXT):
-            self._f.write(_WORD.pack(word) + _WORD.pack(c.value))
+            self._f.write(head)
         else:
-            raise ValueError(f"unknown content kind {c.kind}")
+            self._f.write(head + _WORD.pack(c.value))
 
-    def in_(self, vpn: int) -> None:
-        self._event(OP_IN, vpn)
+    def in_(self, vpn: int, *, t_ns: int | None = None) -> None:
+        """A swapped-out page was faulted back in."""
+        self._event(OP_IN, vpn, t_ns)
 
-    def free(self, vpn: int) -> None:
-        self._event(OP_FREE, vpn)
+    def free(self, vpn: int, *, t_ns: int | None = None) -> None:
+        """The process dropped the page."""
+        self._event(OP_FREE, vpn, t_ns)
 
-    def _event(self, op: int, vpn: int) -> None:
+    def _event(self, op: int, vpn: int, t_ns: int | None = None) -> None:
         self._check_vpn(vpn)
+        tbit = self._check_t(t_ns)
         self.events += 1
         if self.format == "text":
-            self._f.write(f"{OP_NAMES[op]} 0x{vpn:x}\n".encode())
+            stamp = f" @{t_ns}" if tbit else ""
+            self._f.write(f"{OP_NAMES[op]} 0x{vpn:x}{stamp}\n".encode())
+        elif tbit:
+            self._f.write(_WORD.pack(vpn | tbit << 52 | op << 56) + _WORD.pack(t_ns))  # type: ignore[arg-type]
         else:
             self._f.write(_WORD.pack(vpn | op << 56))
+
+    def _stamp_version(self) -> None:
+        """Access events or timestamps were written: say version 2 in the header (the version
+        is one digit in text and a fixed 16-bit field in binary, so it is patched in place)."""
+        self._f.flush()
+        if self.format == "text":
+            self._f.seek(len(TEXT_MAGIC) + 1)
+            self._f.write(str(TEXT_VERSION).encode())
+        else:
+            self._f.seek(len(BINARY_MAGIC))
+            self._f.write(struct.pack("<H", BINARY_VERSION))
 
     def close(self) -> None:
         """Finish the file and move it into place."""
@@ -975,6 +1142,8 @@ class TraceWriter:
         self.closed = True
         self._files.close()
         try:
+            if self._needs_v2:
+                self._stamp_version()
             self._f.close()
             umask = os.umask(0)
             os.umask(umask)
@@ -1025,14 +1194,24 @@ class TraceSummary:
     Swapped-out pages are counted under the replay rules: ``out`` swaps a page out, ``in`` and
     ``free`` release it. An ``out`` of a page already out or an ``in`` of a page not out is
     counted as invalid and changes nothing.
+
+    Access traces (version 2) also get ``accesses`` (reads + writes; ``ops`` then has ``read``
+    and ``write``), the span of their timestamps, and ``reuse_distance``: for each access, how
+    many *other* distinct pages were touched since the same page's previous access (its LRU
+    stack distance), in power-of-two buckets ``0``, ``1``, ``2-3``, ``4-7``...; ``cold`` counts
+    first touches (and touches after a ``free``). Under plain LRU with room for M pages, an
+    access hits exactly when its distance is below M, so the histogram is the trace's
+    miss-ratio curve (:meth:`lru_hit_pages`).
     """
 
     path: str
     format: str
     page_size: int
     flags: int = 0
+    version: int = 1
     events: int = 0
-    ops: dict[str, int] = dataclasses.field(default_factory=lambda: {n: 0 for n in OP_NAMES.values()})
+    ops: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {n: 0 for n in OP_NAMES.values() if n not in ("read", "write")})
     kinds: dict[str, int] = dataclasses.field(default_factory=dict)
     unique_pages: int = 0
     peak_swapped: int = 0
@@ -1042,6 +1221,10 @@ class TraceSummary:
     invalid_in: int = 0
     free_not_swapped: int = 0
     file_bytes: int = 0
+    accesses: int = 0
+    first_t_ns: int | None = None
+    last_t_ns: int | None = None
+    reuse_distance: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def out_bytes(self) -> int:
@@ -1051,6 +1234,15 @@ class TraceSummary:
     def peak_bytes(self) -> int:
         return self.peak_swapped * self.page_size
 
+    def lru_hit_pages(self, pages: int) -> int:
+        """Accesses a plain LRU of ``pages`` pages would hit: every bucket wholly below
+        ``pages`` (exact when ``pages`` is a power of two, a lower bound otherwise)."""
+        hits = 0
+        for name, count in self.reuse_distance.items():
+            if name != "cold" and int(name.rpartition("-")[2]) < pages:
+                hits += count
+        return hits
+
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
         d["captured"] = bool(self.flags & TF_CAPTURED)
@@ -1059,19 +1251,109 @@ class TraceSummary:
         return d
 
 
+def _bucket_name(b: int) -> str:
+    if b == 0:
+        return "0"
+    if b == 1:
+        return "1"
+    return f"{1 << (b - 1)}-{(1 << b) - 1}"
+
+
+class ReuseDistances:
+    """Exact LRU stack distances in O(log n) per access and one dict entry per live page.
+
+    Each live page is marked in a Fenwick tree at the time of its last access; the distance of
+    an access is the number of marks after the page's own. When the clock reaches the tree's
+    size the live marks are renumbered 0..live-1 in order (amortised O(1) per access), so the
+    tree never holds more than twice the live pages, however long the trace.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}
+        self.buckets = [0] * 66  # [0]: cold, [1 + b]: bucket b
+        self._size = 1024
+        self._tree = [0] * (self._size + 1)
+        self._now = 0
+
+    def _add(self, i: int, delta: int) -> None:
+        tree, size = self._tree, self._size
+        i += 1
+        while i <= size:
+            tree[i] += delta
+            i += i & -i
+
+    def _prefix(self, i: int) -> int:  # marks at positions <= i
+        tree = self._tree
+        total = 0
+        i += 1
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return total
+
+    def _compact(self) -> None:
+        order = sorted(self.last, key=self.last.__getitem__)
+        self._size = max(1024, 2 * len(order))
+        self._tree = [0] * (self._size + 1)
+        for i, vpn in enumerate(order):
+            self.last[vpn] = i
+            self._add(i, 1)
+        self._now = len(order)
+
+    def access(self, vpn: int) -> int:
+        """Record an access; returns its distance (-1 for a cold one)."""
+        if self._now >= self._size:
+            self._compact()
+        prev = self.last.get(vpn)
+        if prev is None:
+            d = -1
+            self.buckets[0] += 1
+        else:
+            d = len(self.last) - self._prefix(prev)
+            self._add(prev, -1)
+            self.buckets[1 + d.bit_length()] += 1
+        self.last[vpn] = self._now
+        self._add(self._now, 1)
+        self._now += 1
+        return d
+
+    def forget(self, vpn: int) -> None:
+        prev = self.last.pop(vpn, None)
+        if prev is not None:
+            self._add(prev, -1)
+
+    def histogram(self) -> dict[str, int]:
+        top = max((i for i, c in enumerate(self.buckets) if c), default=0)
+        out = {"cold": self.buckets[0]}
+        for i in range(1, top + 1):
+            out[_bucket_name(i - 1)] = self.buckets[i]
+        return out
+
+
 def summarize(reader: TraceReader, progress: object = None) -> TraceSummary:
     """Read the whole trace once; ``progress(reader)`` is called every 4096 events if given."""
     s = TraceSummary(path=os.fspath(reader.path), format=reader.format,
-                     page_size=reader.page_size, flags=reader.flags, file_bytes=reader.size)
+                     page_size=reader.page_size, flags=reader.flags, file_bytes=reader.size,
+                     version=reader.version)
     swapped: set[int] = set()
     seen: set[int] = set()
-    ops = [0, 0, 0]
+    ops = [0] * len(OP_NAMES)
     kinds: collections.Counter[int] = collections.Counter()
+    reuse = ReuseDistances()
     peak = 0
-    for n, (op, vpn, c) in enumerate(reader.events(), 1):
+    first_t = last_t = None
+    for n, (op, vpn, c, t) in enumerate(reader.timed(materialize=False), 1):
         ops[op] += 1
         seen.add(vpn)
-        if op == OP_OUT:
+        if t is not None:
+            if first_t is None:
+                first_t = t
+            last_t = t
+        if op in (OP_READ, OP_WRITE):
+            reuse.access(vpn)
+            if op == OP_WRITE:
+                kinds[c.kind] += 1  # type: ignore[union-attr]
+        elif op == OP_OUT:
             kinds[c.kind] += 1  # type: ignore[union-attr]
             if vpn in swapped:
                 s.invalid_out += 1
@@ -1088,16 +1370,22 @@ def summarize(reader: TraceReader, progress: object = None) -> TraceSummary:
         else:
             if vpn in swapped:
                 swapped.discard(vpn)
-            else:
+            elif vpn not in reuse.last:
                 s.free_not_swapped += 1
+            reuse.forget(vpn)
         if progress is not None and not (n & 4095):
             progress(reader)  # type: ignore[operator]
     s.events = sum(ops)
-    s.ops = {OP_NAMES[i]: ops[i] for i in range(3)}
+    names = [OP_OUT, OP_IN, OP_FREE] + ([OP_READ, OP_WRITE] if reader.version >= ACCESS_VERSION else [])
+    s.ops = {OP_NAMES[i]: ops[i] for i in names}
     s.kinds = {KIND_NAMES[k]: kinds[k] for k in sorted(kinds)}
     s.unique_pages = len(seen)
     s.peak_swapped = peak
     s.swapped_at_end = len(swapped)
+    s.accesses = ops[OP_READ] + ops[OP_WRITE]
+    s.first_t_ns, s.last_t_ns = first_t, last_t
+    if s.accesses:
+        s.reuse_distance = reuse.histogram()
     return s
 
 
@@ -1113,19 +1401,24 @@ def convert_trace(src: TraceReader, dst: os.PathLike[str] | str, format: str,
     dst_dir = os.path.dirname(os.path.abspath(dst))
     comments = [f"converted from {src.format} trace {src.path.name}"] if format == "text" else []
     with open_trace_writer(dst, format, src.page_size, flags=src.flags, comments=comments) as w:
-        for n, (op, vpn, c) in enumerate(src.events(), 1):
-            if op == OP_OUT:
+        for n, (op, vpn, c, t) in enumerate(src.timed(materialize=False), 1):
+            if op in (OP_OUT, OP_WRITE):
                 assert c is not None
                 if c.kind == K_FILE and format == "text" and src_dir != dst_dir:
                     path = os.path.relpath(os.path.join(src_dir, c.path or ""), dst_dir)
                     c = c._replace(path=path)
                 elif c.kind == K_RAW:
                     c = w._content(c.data or b"")
-                w.out(vpn, c)
+                if op == OP_OUT:
+                    w.out(vpn, c, t_ns=t)
+                else:
+                    w.write(vpn, c, t_ns=t)
             elif op == OP_IN:
-                w.in_(vpn)
+                w.in_(vpn, t_ns=t)
+            elif op == OP_READ:
+                w.read(vpn, t_ns=t)
             else:
-                w.free(vpn)
+                w.free(vpn, t_ns=t)
             if progress is not None and not (n & 4095):
                 progress(src)  # type: ignore[operator]
         return w.events

@@ -304,6 +304,70 @@ class MM:
         csums[i] = 0
         return page
 
+    # --- for access replays (the reclaim model keeps resident pages itself) ------------------
+    def swap_location(self, vpn: int) -> int:
+        """The ``LOC_*`` kind of the slot page ``vpn`` is swapped to; -1 if it is not."""
+        pte, _ = self.lookup(vpn)
+        if not pte or pte == PTE_PRESENT:
+            return -1
+        si, c, j = self._slot(pte, vpn)
+        return c.loc[j] & LOC_KIND
+
+    def zswap_entry_of(self, vpn: int) -> int:
+        """The zswap entry id holding page ``vpn`` (0 if zswap does not hold it)."""
+        pte, _ = self.lookup(vpn)
+        if not pte or pte == PTE_PRESENT:
+            return 0
+        _si, c, j = self._slot(pte, vpn)
+        return c.ref[j] if c.loc[j] == LOC_ZSWAP else 0
+
+    def swap_read_keep(self, vpn: int) -> bytes | None:
+        """Read page ``vpn`` from its slot and leave slot and data in place (a read fault that
+        keeps the page in the swap cache; with 6.1's zswap the entry stays too). None, counted
+        as corrupt, when the bytes are not the ones that went out."""
+        t = self.table.get(vpn >> 9)
+        i = vpn & 511
+        pte = t[0][i] if t is not None else 0
+        if not pte or pte == PTE_PRESENT:
+            self.stats.in_not_swapped += 1
+            return None
+        si, c, j = self._slot(pte, vpn)
+        if c.loc[j] == LOC_ZSWAP:
+            z = self.zswap
+            page = z.decompress(self._zswap_entry(c.ref[j], pte, vpn))
+            if page is not None:
+                self.k.counters["zswpin"] += 1
+        else:
+            page = self._read_slot(si, pte & _MASK)
+        self.stats.swapped_in += 1
+        if page is None or zlib.crc32(page) != t[1][i]:
+            self.stats.corrupt_pages += 1
+            if len(self.stats.corrupt_vpns) < 1000:
+                self.stats.corrupt_vpns.append(vpn)
+            self.k.counters["corrupt_pages"] += 1
+            return None
+        return page
+
+    def cancel_swap_out(self, vpn: int) -> None:
+        """Undo a swap-out the page survived (no slot, or the ghost write failed): drop any
+        slot and swap-cache copy and leave the PTE empty; the caller keeps the page resident."""
+        key = vpn >> 9
+        t = self.table.get(key)
+        if t is None:
+            return
+        ptes, csums = t
+        i = vpn & 511
+        pte = ptes[i]
+        if pte == PTE_PRESENT:
+            self.present_pages -= 1
+        elif pte:
+            self.free_swap_and_cache(pte, vpn)
+            self.swapped_pages -= 1
+            self.stats.swapped_out -= 1
+        ptes[i] = 0
+        csums[i] = 0
+        self.dirty.add(key)
+
     # --- unmap ------------------------------------------------------------------------------
     def free(self, vpn: int) -> None:
         """``zap_pte_range`` for one page: unmap it and free its swap slot and data."""

@@ -28,6 +28,9 @@ __all__ = (
 
 PERSONALITIES = ("ghost", "mainline")
 CONFIG_NAMES = {
+    # 6.1 reserves the same swap types as 6.12 (4 device, 3 migration, hwpoison, PTE marker);
+    # for an access replay it also means zswap's 6.1 loads, which keep the entry (see vmscan.py)
+    "distro-6.1": KernelConfig.DISTRO_6_12,
     "distro-6.12": KernelConfig.DISTRO_6_12,
     "distro-6.18": KernelConfig.DISTRO_6_18,
     "minimal": KernelConfig.MINIMAL,
@@ -110,6 +113,90 @@ def _string(text: str) -> str:
 
 ZSWAP = "/sys/module/zswap/parameters/"
 GHOSTSWAP = "/sys/kernel/ghostswap/"
+CGROUP = "/sys/fs/cgroup/workload/"  # the cgroup an access replay's process runs in
+VM = "/proc/sys/vm/"
+LRU_GEN = "/sys/kernel/mm/lru_gen/enabled"
+MEMPARSE_SUFFIXES = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+
+
+def memparse(text: str) -> int:
+    """lib/cmdline.c ``memparse``: a number (decimal, 0x hex, 0 octal) with an optional K, M,
+    G, T, P or E suffix; -EINVAL for anything else."""
+    s = text.strip()
+    num = s.rstrip("kKmMgGtTpPeE")
+    suffix = s[len(num):]
+    if len(suffix) > 1:
+        raise KernelError(errno.EINVAL)
+    value = kstrtouint_any(num)
+    if suffix:
+        value <<= MEMPARSE_SUFFIXES[suffix.lower()]
+    return value
+
+
+def kstrtouint_any(text: str) -> int:
+    """Like ``kstrtoull(s, 0)``: decimal, 0x hex or 0 octal, no sign, up to 2**64 - 1."""
+    s = text
+    if not s or not s.isalnum():
+        raise KernelError(errno.EINVAL)
+    try:
+        if s.lower().startswith("0x"):
+            value = int(s[2:], 16)
+        elif s.startswith("0") and len(s) > 1:
+            value = int(s[1:], 8)
+        else:
+            value = int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+    if value >= 1 << 64:
+        raise KernelError(errno.ERANGE)
+    return value
+
+
+def _memory_limit(text: str) -> str:
+    """``page_counter_memparse``: "max", or bytes rounded down to whole 4 KiB pages."""
+    s = text.strip()
+    if s == "max":
+        return "max"
+    return str(memparse(s) // 4096 * 4096)
+
+
+def _swappiness(text: str) -> str:
+    value = _int_text(text)
+    if not 0 <= value <= 200:
+        raise KernelError(errno.EINVAL)
+    return str(value)
+
+
+def _page_cluster(text: str) -> str:
+    value = _int_text(text)
+    if not 0 <= value <= 31:  # 6.1: page_cluster_max
+        raise KernelError(errno.EINVAL)
+    return str(value)
+
+
+def _int_text(text: str) -> int:
+    """``proc_dointvec``: an optionally signed decimal integer and blanks."""
+    s = text.strip()
+    try:
+        return int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+
+
+def _lru_gen(text: str) -> str:
+    """mm/vmscan.c ``enabled_store``: y/n (all or no features) or a hex mask of them."""
+    s = text.strip()
+    if s in ("y", "Y"):
+        return "0x0007"
+    if s in ("n", "N"):
+        return "0x0000"
+    try:
+        value = int(s, 16) if s.lower().startswith("0x") else int(s, 10)
+    except ValueError:
+        raise KernelError(errno.EINVAL) from None
+    if not 0 <= value <= 7:
+        raise KernelError(errno.EINVAL)
+    return f"0x{value:04x}"
 
 PARAMS: dict[str, Param] = {
     p.path: p
@@ -123,6 +210,17 @@ PARAMS: dict[str, Param] = {
               "memory-pressure shrinker (accepted; the simulator has no memory pressure)"),
         Param(GHOSTSWAP + "compressor_level", "0", _level,
               "level for zstd/lz4hc/deflate; 0 means the kernel's default (ghostswap extension)"),
+        Param(CGROUP + "memory.max", "max", _memory_limit,
+              "hard limit of an access replay's cgroup: above it, reclaim, then OOM"),
+        Param(CGROUP + "memory.high", "max", _memory_limit,
+              "throttle limit: above it, reclaim on return to user space, never OOM"),
+        Param(CGROUP + "memory.swap.max", "max", _memory_limit, "limit on swap slots of the cgroup"),
+        Param(CGROUP + "memory.zswap.max", "max", _memory_limit,
+              "limit on the cgroup's zswap pool (compressed bytes); above it, stores go to disk"),
+        Param(VM + "swappiness", "60", _swappiness, "anon vs file reclaim balance, 0-200"),
+        Param(VM + "page-cluster", "3", _page_cluster, "swap readahead: 2^N pages"),
+        Param(LRU_GEN, "0x0000", _lru_gen,
+              "MGLRU: 0x0000 the two-list LRU (6.1 Debian default), y or 0x0007 multi-gen LRU"),
     )
 }
 

@@ -35,7 +35,18 @@ DEBUGFS_ZSWAP = (
     "stored_pages",
     "stored_incompressible_pages",
 )
-VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero")
+VMSTAT_ITEMS = ("pswpin", "pswpout", "zswpin", "zswpout", "zswpwb", "swpin_zero", "swpout_zero",
+                # moved by access replays (reclaim), in vmstat_text's order
+                "pgfault", "pgmajfault", "pgsteal_direct", "pgsteal_anon", "pgscan_direct",
+                "pgscan_anon", "pgrefill", "pgactivate", "pgdeactivate", "workingset_refault_anon",
+                "workingset_activate_anon", "workingset_restore_anon", "oom_kill")
+CGROUP_DIR = "/sys/fs/cgroup/workload/"
+# memory.stat of the workload cgroup: the event counters (cumulative over access replays; the
+# replayed process has exited, so its page counts read 0), in memory_stat's order
+MEMORY_STAT_EVENTS = ("pgfault", "pgmajfault", "workingset_refault_anon", "workingset_activate_anon",
+                      "workingset_restore_anon", "pgscan", "pgsteal", "pgscan_direct", "pgsteal_direct",
+                      "pgrefill", "pgactivate", "pgdeactivate", "zswpin", "zswpout")
+MEMORY_STAT_SIZES = ("anon", "zswap", "zswapped", "swapcached", "inactive_anon", "active_anon")
 
 
 def _kb(k: Kernel, pages: int) -> int:
@@ -66,6 +77,18 @@ def _vmstat(k: Kernel) -> str:
     return "".join(f"{name} {k.counters[name]}\n" for name in VMSTAT_ITEMS)
 
 
+def _memory_stat(k: Kernel) -> str:
+    c = k.counters
+    alias = {"pgscan": "pgscan_direct", "pgsteal": "pgsteal_direct"}
+    lines = [f"{name} 0\n" for name in MEMORY_STAT_SIZES]
+    lines += [f"{name} {c[alias.get(name, name)]}\n" for name in MEMORY_STAT_EVENTS]
+    return "".join(lines)
+
+
+def _memory_events(k: Kernel) -> str:
+    return f"low 0\nhigh 0\nmax 0\noom 0\noom_kill {k.counters['oom_kill']}\noom_group_kill 0\n"
+
+
 def _debugfs(name: str) -> Callable[[Kernel], str]:
     def render(k: Kernel) -> str:
         if name == "pool_total_size":
@@ -90,7 +113,12 @@ FILES: dict[str, Callable[[Kernel], str]] = {
     "/proc/meminfo": _meminfo,
     "/proc/vmstat": _vmstat,
     **{DEBUGFS + name: _debugfs(name) for name in DEBUGFS_ZSWAP},
-    **{path: _param(path) for path in PARAMS},
+    **{path: _param(path) for path in PARAMS if not path.endswith("/memory.reclaim")},
+    CGROUP_DIR + "memory.stat": _memory_stat,
+    CGROUP_DIR + "memory.events": _memory_events,
+    CGROUP_DIR + "memory.current": lambda k: "0\n",
+    CGROUP_DIR + "memory.swap.current": lambda k: "0\n",
+    CGROUP_DIR + "memory.zswap.current": lambda k: "0\n",
 }
 
 

@@ -155,7 +155,7 @@ ERRORS = [
     ("", 1, "empty file: not a ghostswap trace"),
     ("ghostswap-trace\n", 1, "not a ghostswap trace: the first line must be 'ghostswap-trace 1'"),
     ("# comment first\nghostswap-trace 1\n", 1, "not a ghostswap trace"),
-    ("ghostswap-trace 2\n", 1, "unsupported trace version '2' (this ghostswap reads version 1)"),
+    ("ghostswap-trace 3\n", 1, "unsupported trace version '3' (this ghostswap reads versions 1 and 2)"),
     ("ghostswap-trace 1 extra\n", 1, "not a ghostswap trace"),
     ("ghostswap-trace 1\nswapout 1 zero\n", 2, "unknown event 'swapout': expected out, in, free"),
     ("ghostswap-trace 1\n\n\nout\n", 4, "out: missing VPN"),
