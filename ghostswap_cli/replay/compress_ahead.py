@@ -59,9 +59,10 @@ def worthwhile(trace_size: int) -> bool:
 
 #: ``auto`` starts the second process when two processes compressing at once get at least this
 #: share of twice one alone: 0.5 means the second adds nothing (one core, or a machine so busy
-#: that the two only split one CPU's time). Below ~0.6 the pipe and the skipped runs cost more
-#: than the pages it compresses (measured on 2-vCPU machines: 0.58 still gained 10-25%).
-MIN_PARALLEL_EFFICIENCY = 0.6
+#: that the two only split one CPU's time). On 2-vCPU machines 0.58 still gained 10-25% and
+#: 0.47 lost 30% (benchmarks/RESULTS.md): the pipe and the skipped runs cost about a tenth of
+#: a CPU, so the second process must add more than that.
+MIN_PARALLEL_EFFICIENCY = 0.55
 PROBE_SECONDS = 0.02
 
 
