@@ -232,12 +232,9 @@ def bench_replay(work: Path, quick: bool, reps: int = 3) -> dict:
     shm = Path("/dev/shm")
     results = {"distinct_real_pages": len(real), "runs": [], "reps": reps,
                "parallel_efficiency": round(_median([parallel_efficiency(real[:20_000], "lz4", None)
-                                                     for _ in range(3)]), 2),
-               "probe": round(_median([compress_ahead.parallel_probe.__wrapped__()
-                                       for _ in range(3)]), 2)}
+                                                     for _ in range(3)]), 2)}
     print(f"  two processes compressing at once: {results['parallel_efficiency']} of twice one "
-          f"alone; the auto probe measures {results['probe']} (auto needs "
-          f"{compress_ahead.MIN_PARALLEL_EFFICIENCY})", flush=True)
+          "alone", flush=True)
     for n in sizes:
         pages = mixed(real, n)
         trace = write_out_in_trace(work / f"replay-{n}.gstrace", pages)
@@ -274,7 +271,8 @@ def bench_replay(work: Path, quick: bool, reps: int = 3) -> dict:
                 "events": 2 * n,
                 "compressor": compressor + (f"-{level}" if level else ""),
                 "raw_loop_s": round(raw, 3),
-                "default_chose": chosen.split(",")[0],
+                "default_chose": chosen.split(",")[0] + (" (stopped)" if "stopped" in chosen
+                                                         else ""),
                 "compression_ratio": compression_ratio,
                 "cpu_ratio_inline": round(_median(t["raw_cpu"]) / _median(t["inline_cpu"]), 3),
             }
@@ -634,9 +632,10 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
             "busy machine disturbs less than wall time.",
             "",
             f"Two processes compressing at once get {r['parallel_efficiency']} of twice the "
-            "throughput of one alone here (1.0 would be two free cores); the 60 ms probe of "
-            f"`--compress-ahead auto` measured {r['probe']} (it starts the second process at "
-            f"{compress_ahead.MIN_PARALLEL_EFFICIENCY} or more).",
+            "throughput of one alone here (1.0 would be two free cores). With compress-ahead "
+            f"the replay stops the second process after {compress_ahead.CHECK_AFTER} swap-outs "
+            f"if fewer than {compress_ahead.MIN_SHARE:.0%} of them came from it (the column "
+            "says so).",
             "",
             "| events | compressor | raw loop (s) | default (s) | **raw / default** | default chose | "
             "inline (s) | raw / inline | batch (s) | raw / batch | ahead (s) | raw / ahead | "

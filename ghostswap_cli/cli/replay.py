@@ -75,7 +75,7 @@ def format_report(report) -> str:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png", help="Draw the timeline to a PNG (needs the 'plot' extra).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--allow-dir", "allow_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR", help="Also allow file: pages from DIR (repeatable).")
-@click.option("--compress-ahead", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Compress swap-outs ahead in a second process (auto: with 2+ CPUs, a trace of 16 MiB or more, and a probe that shows it pays).")
+@click.option("--compress-ahead", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="Compress swap-outs ahead in a second process (auto: with 2+ CPUs and a trace of 4 MiB or more).")
 @click.option("--commit-every", type=click.IntRange(min=0), default=0, metavar="N", help="Commit the state every N events (default: one transaction for the whole replay).")
 @click.option("--memory-max", metavar="SIZE", help="Access traces: memory.max of the workload cgroup for this replay (bytes, K/M/G suffix, or max).")
 @click.option("--memory-high", metavar="SIZE", help="Access traces: memory.high for this replay.")

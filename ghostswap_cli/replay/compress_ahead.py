@@ -22,22 +22,29 @@ silently. If the second process fails for any reason, the replay compresses inli
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import mmap
 import os
 import pickle
 import signal
-import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ("CompressAhead", "parallel_probe", "worthwhile")
+__all__ = ("CompressAhead", "worthwhile")
 
 CHUNK = 16  # swap-outs per message: small runs share the work finely (measured best of 16..1024)
 POLL_EVERY = 8  # swap-outs compressed inline between looks at an empty pipe
-MIN_TRACE_BYTES = 16 << 20  # below this, the probe and the second process cost more than they save
+#: After this many swap-outs the replay looks at how many came compressed from the second
+#: process; below MIN_SHARE of them it stops that process and goes on inline. A second CPU
+#: that is busy (other users, or an SMT sibling of the first) cannot keep ahead, and each page
+#: it does hand over costs the replay an unpickle: on a loaded 2-vCPU machine compressing ahead
+#: made a replay 1.7x slower before this check (benchmarks/RESULTS.md). A 60 ms probe of two
+#: processes compressing at once, tried first, misjudged such a machine either way: the first
+#: swap-outs of the replay itself are the measurement.
+CHECK_AFTER = 8192
+MIN_SHARE = 0.2
+MIN_TRACE_BYTES = 4 << 20  # below this, starting a process costs more than it saves
 _F_SETPIPE_SZ = 1031
 _NONE = (None, None)
 
@@ -50,64 +57,10 @@ def usable_cpus() -> int:
 
 
 def worthwhile(trace_size: int) -> bool:
-    """``auto``: a second CPU to run on, a trace long enough, and a probe that shows a second
-    process adds throughput on this machine now (the caller checks that the system has fork
-    at all)."""
-    return (usable_cpus() > 1 and trace_size >= MIN_TRACE_BYTES
-            and parallel_probe() >= MIN_PARALLEL_EFFICIENCY)
-
-
-#: ``auto`` starts the second process when two processes compressing at once get at least this
-#: share of twice one alone: 0.5 means the second adds nothing (one core, or a machine so busy
-#: that the two only split one CPU's time). On 2-vCPU machines 0.58 still gained 10-25% and
-#: 0.47 lost 30% (benchmarks/RESULTS.md): the pipe and the skipped runs cost about a tenth of
-#: a CPU, so the second process must add more than that.
-MIN_PARALLEL_EFFICIENCY = 0.55
-PROBE_SECONDS = 0.02
-
-
-@functools.cache
-def parallel_probe(seconds: float = PROBE_SECONDS) -> float:
-    """Throughput of two processes compressing pages at once over twice that of one alone, each
-    run ``seconds`` long (one alone, two at once, one alone again: about 3 x ``seconds`` in all,
-    once per process): 1.0 on two free
-    cores, 0.5 where a second process only takes time from the first. The pages are Python
-    source compressed with lz4 (the ratio, not the speed, is what is measured)."""
-    import lz4.block
-
-    with open(os.__file__, "rb") as f:
-        text = f.read(8 * 4096).ljust(8 * 4096, b"#")
-    pages = [text[i : i + 4096] for i in range(0, len(text), 4096)]
-    compress = lz4.block.compress
-
-    def work() -> int:
-        n = 0
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            for p in pages:
-                compress(p, store_size=False)
-            n += len(pages)
-        return n
-
-    alone = work()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the probe's second worker
-        try:
-            os.close(r)
-            os.write(w, work().to_bytes(8, "little"))
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        mine = work()
-        data = os.read(r, 8)
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
-    theirs = int.from_bytes(data, "little") if len(data) == 8 else 0
-    alone += work()  # alone before and after: a busy machine's load drifts
-    return (mine + theirs) / alone if alone else 0.0
+    """``auto``: a second CPU to run on and a trace long enough (the caller checks that the
+    system has fork at all). Whether the second process then pays is measured on the replay
+    itself: see CHECK_AFTER."""
+    return usable_cpus() > 1 and trace_size >= MIN_TRACE_BYTES
 
 
 class CompressAhead:
@@ -155,6 +108,7 @@ class CompressAhead:
         self._buf = bytearray()
         self._eof = False
         self.pages = 0  # pages whose compressed form came from the second process
+        self.stopped_at = 0  # swap-outs handed out when it was stopped for compressing too few
 
     def _poll(self) -> tuple[int, list] | None:
         """The next message that has arrived, ``(first swap-out, items)``, or None."""
@@ -184,7 +138,15 @@ class CompressAhead:
         i = 0  # swap-outs handed out
         start, items = 0, []
         next_poll = 0
+        check = CHECK_AFTER
         while True:
+            if i == check:
+                if self.pages < MIN_SHARE * i:
+                    self.stopped_at = i
+                    self.close()
+                    while True:
+                        yield _NONE
+                check = -1
             k = i - start
             if 0 <= k < len(items):
                 item = items[k]

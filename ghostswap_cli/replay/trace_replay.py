@@ -200,7 +200,8 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
     report.elapsed = time.perf_counter() - t0
     if ahead is not None:
         report.compress_ahead = (f"on: {ahead.description}, {ahead.pages} pages compressed "
-                                 "there")
+                                 "there" + (f", stopped after {ahead.stopped_at} swap-outs (too "
+                                            "few came from it)" if ahead.stopped_at else ""))
     if writer is not None and n % every:
         _timeline_row(writer, k, n, stats_before, before)
     if progress is not None:

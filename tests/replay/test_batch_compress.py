@@ -1,5 +1,5 @@
 """Batch compression (one zstd call per batch of swap-outs) changes the time and nothing else;
-the auto probe of --compress-ahead measures something and decides by it."""
+so does stopping a second process that compresses too few pages ahead."""
 
 from __future__ import annotations
 
@@ -94,10 +94,28 @@ def test_batch_compress_rejects_an_unknown_mode(tmp_path, real_pages):
         _replay(tmp_path, "sometimes", trace, ram=256 << 20)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the probe forks")
-def test_parallel_probe_measures_a_share_and_is_taken_once():
-    v = compress_ahead.parallel_probe.__wrapped__(0.005)
-    # two processes cannot do more than twice one, and a second one never does nothing at all
-    # for 5 ms on any machine that runs this suite... but a busy one can come close: just bounds
-    assert 0.0 < v < 2.5
-    assert compress_ahead.parallel_probe() is compress_ahead.parallel_probe()
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="compressing ahead needs fork()")
+def test_a_second_process_that_compresses_too_few_is_stopped(tmp_path, real_pages, monkeypatch):
+    """The share it must reach is set out of reach: the replay stops it at the check and
+    compresses the rest itself, with the same result."""
+    monkeypatch.setattr(compress_ahead, "CHECK_AFTER", 64)
+    monkeypatch.setattr(compress_ahead, "MIN_SHARE", 1.5)
+    trace = _trace(tmp_path / "t.gstrace", mixed_pages(real_pages, 1500))
+    reports = {}
+    for mode in ("on", "off"):
+        state = tmp_path / f"state-{mode}"
+        (tmp_path / mode).mkdir()
+        machine(state, ram=str(256 << 20))
+        swapon(state, ghost_swapfile(tmp_path / mode / "ghost.swap", 64 << 20))
+        with open_trace(trace) as reader, open_kernel(state) as k:
+            rep = replay_trace(k, reader, ReplayOptions(compress_ahead=mode))
+        reports[mode] = rep.to_json()
+    on, off = reports["on"], reports["off"]
+    assert on["compress_ahead"].startswith("on: lz4 in a second process, ")
+    assert on["compress_ahead"].endswith(", stopped after 64 swap-outs (too few came from it)")
+    for d in (on, off):
+        for key in (*TIMING, "compress_ahead"):
+            d.pop(key)
+        for dev in d["devices"]:
+            dev["name"] = os.path.basename(dev["name"])
+    assert on == off and on["corrupt_pages"] == 0
