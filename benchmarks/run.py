@@ -576,7 +576,7 @@ def bench_access(work: Path, quick: bool, reps: int = 3) -> dict:
     trace = work / "access.gstrace"
     with open_trace_writer(trace, "binary", PAGE) as w:
         synthesize_workload(w, "zipf", pages=pages, events=events, seed=3, mix=ACCESS_MIX)
-    res: dict = {"pages": pages, "events": events, "memory_max": limit, "runs": {}}
+    res: dict = {"pages": pages, "events": events, "memory_max": limit, "runs": {}, "reps": reps}
     for name, lim in (("reclaim on", limit), ("no limit", "max")):
         runs = []
         for _ in range(reps):
@@ -595,6 +595,33 @@ def bench_access(work: Path, quick: bool, reps: int = 3) -> dict:
 
 
 # --- report -----------------------------------------------------------------------------------
+def targets(res: dict) -> list[str]:
+    """The issue-#18 targets against this run's figures, as a table."""
+    rows = []
+
+    def row(what: str, target: str, value: object, met: bool) -> None:
+        rows.append(f"| {what} | {target} | {value} | {'met' if met else '**not met**'} |")
+
+    for r in res.get("replay", {}).get("runs", []):
+        best = r["best_mode"]
+        row(f"raw / replay, {r['compressor']}, {r['events']} events, best mode ({best})",
+            ">= 1.0", r[best + "_ratio"], r[best + "_ratio"] >= 1.0)
+        row(f"raw / replay, {r['compressor']}, {r['events']} events, default mode", ">= 0.8",
+            r["default_ratio"], r["default_ratio"] >= 0.8)
+    if "memory" in res:
+        m = res["memory"]
+        row(f"bytes per stored page beyond the payload, {m['pages']} pages", "<= 16",
+            m["overhead_per_page"], m["overhead_per_page"] <= 16)
+    for name, v in res.get("scale", {}).get("startup", {}).items():
+        if name.startswith(("ghostswap --help", "ghostswap cat", "ghostswap swapshow")):
+            row(f"start-up `{name}`, median of {STARTUP_RUNS}", "< 100 ms",
+                f"{v['median_ms']} ms ({v['over_bare_ms']} ms over the bare interpreter)",
+                v["median_ms"] < 100)
+    if not rows:
+        return []
+    return ["## Targets", "", "| figure | target | this run | |", "|---|---|---|---|", *rows, ""]
+
+
 def write_results(path: Path, info: dict, res: dict, command: str) -> None:
     lines = [
         "# ghostswap benchmark results",
@@ -607,6 +634,7 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
         *[f"- {k}: {v}" for k, v in info.items() if k != "loaded"],
         "",
     ]
+    lines += targets(res)
     if info.get("loaded"):
         lines += [f"**The machine was loaded** ({info['loaded']}): absolute times are noisy and "
                   "slower than on a quiet machine; each ratio compares measurements taken side by "
@@ -715,7 +743,7 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
             f"the reclaim model (6.1 two-list LRU) onto a ghost swapfile with memory.max "
             f"{a['memory_max']} (half the working set: "
             "reclaim on) and without a limit (every access after a page's first touch is a "
-            "resident hit). Median of three.",
+            f"resident hit). Median of {a.get('reps', 3)}.",
             "",
             "| memory.max | accesses/s | swap-outs | swap-ins | refaults | corrupt |",
             "|---|---|---|---|---|---|",
@@ -737,7 +765,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each replay (medians)")
     ap.add_argument("--work", type=Path, default=HERE / "work", help="scratch directory (on disk)")
     ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    ap.add_argument("--render", type=Path, metavar="RESULTS.json",
+                    help="only write RESULTS.md again from a run's results.json")
     args = ap.parse_args(argv)
+    if args.render is not None:
+        saved = json.loads(args.render.read_text())
+        write_results(HERE / "RESULTS.md", saved.pop("machine"), saved,
+                      saved.pop("command", "python -m benchmarks"))
+        return 0
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -759,11 +794,12 @@ def main(argv: list[str] | None = None) -> int:
     if peak_load > 0.5 * (os.cpu_count() or 1):
         info["loaded"] = (f"load average up to {peak_load:.1f} on {os.cpu_count()} CPUs, shared "
                           "with other users")
-    (work / "results.json").write_text(json.dumps({"machine": info, **res}, indent=2))
+    command = "python -m benchmarks" + (" --quick" if args.quick else "") + (
+        f" --only {args.only}" if args.only != ALL_FIGURES else "") + (
+        f" --reps {args.reps}" if args.reps != 3 else "")
+    (work / "results.json").write_text(json.dumps({"machine": info, "command": command, **res},
+                                                  indent=2))
     if not args.no_write:
-        command = "python -m benchmarks" + (" --quick" if args.quick else "") + (
-            f" --only {args.only}" if args.only != ALL_FIGURES else "") + (
-            f" --reps {args.reps}" if args.reps != 3 else "")
         write_results(HERE / "RESULTS.md", info, res, command)
         print(f"wrote {HERE / 'RESULTS.md'}")
     return 0
