@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -95,10 +96,20 @@ class LazyGroup(click.Group):
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS) if self.get_command(ctx, name)]
+        # the table's help lines, for modules that exist, without importing them: --help
+        # would otherwise import every command (most of a second on a busy machine)
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)
+                if name in self.commands or _module_exists(COMMANDS[name][0])]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def add_state_option(cmd: click.Command) -> None:

@@ -19,19 +19,7 @@ import dataclasses
 import enum
 import functools
 import uuid as _uuid
-
-from construct import (
-    Array,
-    Bytes,
-    Const,
-    Int32ub,
-    Int32ul,
-    Padded,
-    Rebuild,
-    Struct,
-    len_,
-    this,
-)
+from typing import TYPE_CHECKING
 
 from ghostswap_cli.uapi import (
     MAX_SWAP_BADPAGES,
@@ -43,6 +31,9 @@ from ghostswap_cli.uapi import (
     SWAP_SIGNATURE_SZ,
     SWAP_UUID_LENGTH,
 )
+
+if TYPE_CHECKING:
+    from construct import Struct
 
 __all__ = (
     "ByteOrder",
@@ -95,6 +86,10 @@ def swap_header_v1_2(page_size: int = 4096, byteorder: ByteOrder = ByteOrder.LIT
     ``nr_badpages`` is rebuilt from the list on build; on parse the list is cut at what fits
     before the magic, so a corrupt count never reads into the signature.
     """
+    # construct is imported here, not at the top: reading /proc/swaps or listing areas needs
+    # no header parser, and the import is a third of a bare command's start-up
+    from construct import Array, Bytes, Const, Int32ub, Int32ul, Padded, Rebuild, Struct, len_, this
+
     u32 = Int32ul if byteorder is ByteOrder.LITTLE else Int32ub
     max_bad = MAX_SWAP_BADPAGES(page_size)
     badpages_area = page_size - SWAP_SIGNATURE_SZ - SWAP_HEADER_BADPAGES_OFFSET

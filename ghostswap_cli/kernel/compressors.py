@@ -82,6 +82,7 @@ __all__ = (
     "known_compressors",
     "default_available_compressor",
     "compressor_id",
+    "batch_compressor",
     "new_compressor",
     "compressor_by_id",
     "compressor_name_by_id",
@@ -412,6 +413,29 @@ def new_compressor(name: str, level: int | None = None) -> Compressor:
     shared = get_compressor(name, level)
     comp, dec = _FACTORIES[name](shared.level)
     return Compressor(name=name, level=shared.level, id=shared.id, compress=comp, decompress=dec)
+
+
+def batch_compressor(compressor: Compressor) -> Callable[[list[bytes]], list[bytes]] | None:
+    """A call that compresses a list of pages at once, each into the bytes ``compressor.compress``
+    makes for it, or None where the library has no batch call.
+
+    zstd: ``ZstdCompressor.multi_compress_to_buffer`` (one frame per page, one call for all;
+    benchmarks/RESULTS.md measures what it saves over one call per page). lz4: the python
+    binding's block API takes one buffer per call and its frame API makes frames, not the bare
+    blocks zswap stores, so there is no batch call to use.
+    """
+    if compressor.name != "zstd":
+        return None
+    cctx = _zstd.ZstdCompressor(level=compressor.level, write_content_size=True,
+                                write_checksum=False)
+    multi = cctx.multi_compress_to_buffer
+
+    def compress_all(pages: list[bytes]) -> list[bytes]:
+        if not pages:
+            return []
+        return [seg.tobytes() for seg in multi(pages, threads=0)]
+
+    return compress_all
 
 
 def compressor_id(name: str) -> int:

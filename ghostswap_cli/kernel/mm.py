@@ -50,6 +50,10 @@ _ZERO_CSUMS = array("I", bytes(4 * PTRS_PER_PTE))
 _SHIFT = SWP_TYPE_SHIFT
 _MASK = SWP_OFFSET_MASK
 _CL = SWAPFILE_CLUSTER
+_CL_SHIFT = SWAPFILE_CLUSTER.bit_length() - 1
+_CL_MASK = SWAPFILE_CLUSTER - 1
+assert 1 << _CL_SHIFT == _CL
+crc32 = zlib.crc32
 
 
 def swp_entry(type_: int, offset: int) -> int:
@@ -147,31 +151,32 @@ class MM:
         self.dirty.add(key)
         k = self.k
         si, offset = k.get_swap_page()
+        st = self.stats
         if si is None:
             # add_to_swap failed: the folio is activated and stays in RAM
             ptes[i] = PTE_PRESENT
             self.present_pages += 1
-            self.stats.no_swap_space += 1
+            st.no_swap_space += 1
             k.counters["swap_out_nospace"] += 1
             return
-        self.stats.swapped_out += 1
-        c = si.slots.clusters[offset // _CL]
-        j = offset % _CL
+        st.swapped_out += 1
+        swp = (si.type << _SHIFT) | offset
+        c = si.slots.clusters[offset >> _CL_SHIFT]
+        j = offset & _CL_MASK
         if page == self.zero_page and not self.no_zeromap:
             c.loc[j] = LOC_ZERO
             k.counters["swpout_zero"] += 1
             csum = self.zero_csum
         else:
             if csum is None:
-                csum = zlib.crc32(page)
-            swp = (si.type << _SHIFT) | offset
-            eid = self.zswap.zswap_store(swp, page, compressed)
+                csum = crc32(page)
+            z = self.zswap
+            eid = z.zswap_store(swp, page, compressed)
             if eid:
                 c.loc[j] = LOC_ZSWAP
                 c.ref[j] = eid
-                st = self.stats
                 st.zswap_accepted_pages += 1
-                st.zswap_accepted_bytes += self.zswap.e_len[eid]
+                st.zswap_accepted_bytes += z.e_len[eid]
             elif si.is_ghost:
                 # RFC: __swap_writepage on a ghost re-dirties the folio and returns
                 # AOP_WRITEPAGE_ACTIVATE; the page stays in the swap cache, slot allocated
@@ -179,12 +184,12 @@ class MM:
                 c.ref[j] = k.arena.store(page)
                 k.counters["nr_swapcache_pages"] += 1
                 k.counters["ghost_writepage_activate"] += 1
-                self.stats.stayed_resident += 1
+                st.stayed_resident += 1
             else:
                 k.page_io.swap_writepage_disk(si, offset, page)
                 c.loc[j] = LOC_DISK
-                k.new_disk_slots.append((si.type << _SHIFT) | offset)
-        ptes[i] = (si.type << _SHIFT) | offset
+                k.new_disk_slots.append(swp)
+        ptes[i] = swp
         csums[i] = csum
         self.swapped_pages += 1
 
@@ -201,13 +206,17 @@ class MM:
     def swap_in(self, vpn: int) -> bytes | None:
         """Fault page ``vpn`` back in; returns its bytes, or None if it was not swapped out
         or came back corrupt (counted in ``stats``)."""
-        t = self.table.get(vpn >> 9)
-        i = vpn & 511
-        if t is None or not t[0][i] or t[0][i] == PTE_PRESENT:
-            self.stats.in_not_swapped += 1
-            return None
-        self.dirty.add(vpn >> 9)
-        return self._fault_in(vpn, t[0], t[1], i, t[0][i])
+        key = vpn >> 9
+        t = self.table.get(key)
+        if t is not None:
+            ptes = t[0]
+            i = vpn & 511
+            pte = ptes[i]
+            if pte and pte != PTE_PRESENT:
+                self.dirty.add(key)
+                return self._fault_in(vpn, ptes, t[1], i, pte)
+        self.stats.in_not_swapped += 1
+        return None
 
     def _read_slot(self, si: SwapInfoStruct, offset: int) -> bytes | None:
         """``swap_read_folio``: swap cache, zeromap, zswap, then the file."""
@@ -269,10 +278,10 @@ class MM:
         try:
             si = k.swap_info[pte >> _SHIFT]
             slots = si.slots
-            c = slots.clusters[offset // _CL]
+            c = slots.clusters[offset >> _CL_SHIFT]
         except (IndexError, KeyError, AttributeError):
             raise self._inconsistent(pte, vpn) from None
-        j = offset % _CL
+        j = offset & _CL_MASK
         v = c.map[j]
         if not v or v >= SWAP_MAP_BAD:  # free, bad, or held for reuse: no page's slot
             raise self._inconsistent(pte, vpn)
@@ -280,7 +289,8 @@ class MM:
         eid = c.ref[j]
         if loc_kind == LOC_ZSWAP:  # the common case, inline: zswap_load
             z = self.zswap
-            if eid >= len(z.e_swp) or z.e_swp[eid] != pte:
+            e_swp = z.e_swp
+            if eid >= len(e_swp) or e_swp[eid] != pte:
                 raise self._inconsistent(pte, vpn)
             page = z.zswap_load(eid)
         else:
@@ -291,7 +301,7 @@ class MM:
         self.swapped_pages -= 1
         st = self.stats
         st.swapped_in += 1
-        if page is None or zlib.crc32(page) != csums[i]:
+        if page is None or crc32(page) != csums[i]:
             st.corrupt_pages += 1
             if len(st.corrupt_vpns) < 1000:
                 st.corrupt_vpns.append(vpn)

@@ -85,6 +85,7 @@ class Zswap:
         self._comp_cache: dict[int, object] = {}
         # stores refused for a reason the kernel has no counter for (this process only)
         self.session = {"pool_limit": 0, "disabled": 0}
+        self.counters = k.counters
         self.refresh()
 
     # --- tunables ---------------------------------------------------------------------------
@@ -188,27 +189,31 @@ class Zswap:
         e_prev = self.e_prev
         e_next = self.e_next
         dirty = self.dirty
+        chunk = eid >> 12
         prev = e_prev[eid]
         nxt = e_next[eid]
         if prev:
             e_next[prev] = nxt
-            dirty.add(prev >> 12)
+            if prev >> 12 != chunk:
+                dirty.add(prev >> 12)
         else:
             self.lru_head = nxt
         if nxt:
             e_prev[nxt] = prev
-            dirty.add(nxt >> 12)
+            if nxt >> 12 != chunk:
+                dirty.add(nxt >> 12)
         else:
             self.lru_tail = prev
         e_prev[eid] = e_next[eid] = 0
         length = self.e_len[eid]
         # deferred=None: the arena holds back any extent the last committed state may use
         self.arena.free(self.e_handle[eid], length)
+        model = self.model
         try:
             if self.e_comp[eid] == SAME_FILLED_ID:  # 6.1: no pool object behind it
                 self.k.counters["same_filled_pages"] -= 1
             else:
-                self.model.obj_free(self.model.size_class(length + self.hlen), eid)
+                model.obj_free(model.size_class(length + self.hlen), eid)
         except ValueError:
             # the persisted model does not account this entry: the state is inconsistent
             raise StateError(
@@ -218,7 +223,7 @@ class Zswap:
         self.e_swp[eid] = 0
         self.e_flags[eid] = 0
         self.free_ids.append(eid)
-        dirty.add(eid >> 12)
+        dirty.add(chunk)
         self.stored_pages -= 1
 
     # --- store / load -----------------------------------------------------------------------
@@ -258,20 +263,22 @@ class Zswap:
         self.e_swp[eid] = swp
         self.e_flags[eid] = E_REFERENCED
         self.e_comp[eid] = comp_id
+        self.e_next[eid] = 0
         # list_lru_add at the tail
         tail = self.lru_tail
         self.e_prev[eid] = tail
-        self.e_next[eid] = 0
+        chunk = eid >> 12
         dirty = self.dirty
         if tail:
             self.e_next[tail] = eid
-            dirty.add(tail >> 12)
+            if tail >> 12 != chunk:
+                dirty.add(tail >> 12)
         else:
             self.lru_head = eid
         self.lru_tail = eid
-        dirty.add(eid >> 12)
+        dirty.add(chunk)
         self.stored_pages += 1
-        self.k.counters["zswpout"] += 1
+        self.counters["zswpout"] += 1
         return eid
 
     def zswap_frontswap_store(self, swp: int, page: bytes, compressed: bytes | None) -> int:
@@ -368,14 +375,15 @@ class Zswap:
     def zswap_load(self, eid: int) -> bytes | None:
         """``zswap_load``: decompress and free the entry (exclusive load). None on failure."""
         data = self.arena.read(self.e_handle[eid], self.e_len[eid])
-        comp = self._comp_cache.get(self.e_comp[eid])
+        cid = self.e_comp[eid]
+        comp = self._comp_cache.get(cid)
         if comp is None:
-            comp = self._comp_cache[self.e_comp[eid]] = compressor_by_id(self.e_comp[eid])
+            comp = self._comp_cache[cid] = compressor_by_id(cid)
         try:
             page = comp.decompress(data, self.page_size)
-            self.k.counters["zswpin"] += 1
+            self.counters["zswpin"] += 1
         except DecompressError:
-            self.k.counters["decompress_fail"] += 1
+            self.counters["decompress_fail"] += 1
             page = None
         self._entry_free(eid)
         return page

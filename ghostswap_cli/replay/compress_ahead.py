@@ -35,6 +35,15 @@ __all__ = ("CompressAhead", "worthwhile")
 
 CHUNK = 16  # swap-outs per message: small runs share the work finely (measured best of 16..1024)
 POLL_EVERY = 8  # swap-outs compressed inline between looks at an empty pipe
+#: After this many swap-outs the replay looks at how many came compressed from the second
+#: process; below MIN_SHARE of them it stops that process and goes on inline. A second CPU
+#: that is busy (other users, or an SMT sibling of the first) cannot keep ahead, and each page
+#: it does hand over costs the replay an unpickle: on a loaded 2-vCPU machine compressing ahead
+#: made a replay 1.7x slower before this check (benchmarks/RESULTS.md). A 60 ms probe of two
+#: processes compressing at once, tried first, misjudged such a machine either way: the first
+#: swap-outs of the replay itself are the measurement.
+CHECK_AFTER = 8192
+MIN_SHARE = 0.2
 MIN_TRACE_BYTES = 4 << 20  # below this, starting a process costs more than it saves
 _F_SETPIPE_SZ = 1031
 _NONE = (None, None)
@@ -49,7 +58,8 @@ def usable_cpus() -> int:
 
 def worthwhile(trace_size: int) -> bool:
     """``auto``: a second CPU to run on and a trace long enough (the caller checks that the
-    system has fork at all)."""
+    system has fork at all). Whether the second process then pays is measured on the replay
+    itself: see CHECK_AFTER."""
     return usable_cpus() > 1 and trace_size >= MIN_TRACE_BYTES
 
 
@@ -98,6 +108,7 @@ class CompressAhead:
         self._buf = bytearray()
         self._eof = False
         self.pages = 0  # pages whose compressed form came from the second process
+        self.stopped_at = 0  # swap-outs handed out when it was stopped for compressing too few
 
     def _poll(self) -> tuple[int, list] | None:
         """The next message that has arrived, ``(first swap-out, items)``, or None."""
@@ -127,7 +138,15 @@ class CompressAhead:
         i = 0  # swap-outs handed out
         start, items = 0, []
         next_poll = 0
+        check = CHECK_AFTER
         while True:
+            if i == check:
+                if self.pages < MIN_SHARE * i:
+                    self.stopped_at = i
+                    self.close()
+                    while True:
+                        yield _NONE
+                check = -1
             k = i - start
             if 0 <= k < len(items):
                 item = items[k]

@@ -65,6 +65,9 @@ class ReplayOptions:
     progress: Callable[[int, int], None] | None = None  # (events, bytes read)
     progress_every: int = 8192
     compress_ahead: str = "auto"  # auto, on, off: see replay/compress_ahead.py
+    # inline (no second process): compress each batch's swap-outs in one library call where
+    # the compressor has one (zstd); off: one call per page, inside zswap_store
+    batch_compress: str = "auto"
 
 
 @dataclasses.dataclass
@@ -169,7 +172,11 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
             stack.enter_context(ahead)
         # (None, None) from the iterator: compress inline (swap_out's defaults)
         compressed = iter(ahead) if ahead is not None else itertools.repeat((None, None))
+        compress_all = _batch_compressor(k, ahead, options.batch_compress)
+        zero = mm.zero_page
         for batch in _event_batches(reader, batch_size):
+            if compress_all is not None:
+                compressed = _compress_batch(compress_all, batch, zero)
             for op, vpn, page in batch:
                 if op == 0:
                     data, csum = next(compressed)
@@ -193,7 +200,8 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
     report.elapsed = time.perf_counter() - t0
     if ahead is not None:
         report.compress_ahead = (f"on: {ahead.description}, {ahead.pages} pages compressed "
-                                 "there")
+                                 "there" + (f", stopped after {ahead.stopped_at} swap-outs (too "
+                                            "few came from it)" if ahead.stopped_at else ""))
     if writer is not None and n % every:
         _timeline_row(writer, k, n, stats_before, before)
     if progress is not None:
@@ -262,6 +270,24 @@ def _start_compress_ahead(k: Kernel, reader: TraceReader, mode: str):
         reader.path, allow_dirs=reader.allow_dirs, page_size=reader.page_size,
         compressor=c.name, level=c.level,
     )
+
+
+def _batch_compressor(k: Kernel, ahead, mode: str):
+    if mode not in ("auto", "off"):
+        raise ValueError(f"batch_compress must be auto or off, not {mode!r}")
+    if ahead is not None or mode == "off" or not k.zswap.enabled:
+        return None
+    from ghostswap_cli.kernel.compressors import batch_compressor
+
+    return batch_compressor(k.zswap.current_compressor())
+
+
+def _compress_batch(compress_all, batch: list, zero: bytes):
+    """``(compressed, None)`` for each swap-out of ``batch``, in order (``(None, None)`` for a
+    zero page, which the swap core keeps as a bit), from one call for the whole batch."""
+    pages = [page for op, _vpn, page in batch if op == 0]
+    done = iter(compress_all([p for p in pages if p != zero]))
+    return iter([(None, None) if p == zero else (next(done), None) for p in pages])
 
 
 BATCH = 1024  # events between checks for timeline rows, progress and commits
