@@ -5,7 +5,7 @@ A *design* is a way the kernel could keep swapped-out pages (mainline, the RFC g
 growing ghost, a ghost tier in front of a real file, virtual swap). Each model sees the same stream
 of events from one real replay (``lab.py``): ``out(vpn, zero, clen)`` with the page's real
 compressed length, ``swap_in(vpn)`` and ``free(vpn)``, then ``sample()`` once per event. It applies
-its own policy (slots, clusters, a zsmalloc-accounted pool with the kernel's limit hysteresis,
+its own policy (slots, clusters, a zsmalloc pool with the kernel's limit hysteresis,
 writeback) and counts what the debate argued about: metadata bytes, disk held, pages kept resident,
 writeback, redirection, lookups per swap-in and swapoff work.
 
@@ -30,7 +30,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
+from ghostswap_cli.kernel.zpool import ZsPool
 from ghostswap_cli.units import SizeError, parse_size
 
 __all__ = (
@@ -387,7 +387,13 @@ class Design:
         self.D = self.p[f"{self.name}.dynamic_bytes"]
         self.C = self.p[f"{self.name}.cluster_slots"]
         self.page_size = cfg.page_size
-        self.pool = ZsPoolModel(cfg.page_size)
+        # the simulated 6.18 kernel's pool (kernel/zpool.py): whole zspages, an object freed
+        # leaves a hole until its zspage empties, so the figures are the kernel's, not those of
+        # a pool always compacted. Each object has a key (as zswap's entry id) naming its zspage.
+        self.pool = ZsPool(cfg.page_size, "6.18")
+        self.zkey: dict[int, int] = {}  # VPN -> pool key of a ZSWAP page
+        self._free_keys: list[int] = []  # keys freed, reused last-freed first (as entry ids)
+        self._next_key = 1
         self.max_pool_pages = cfg.pool_limit_pages
         self.accept_pages = cfg.accept_pages
         self.pool_reached_full = False
@@ -514,7 +520,7 @@ class Design:
                     break
                 continue
             wrote += 1
-            pool.obj_free(rec[3])
+            self._obj_free(vpn, rec[3])
             self.zswap_bytes -= self.zlen.pop(vpn)
             rec[0] = DISK
             rec[2] = back
@@ -555,7 +561,14 @@ class Design:
         elif clen >= self.page_size:
             self.rejected_incompressible += 1
         else:
-            cls = self.pool.obj_store(clen)
+            free_keys = self._free_keys
+            if free_keys:
+                key = free_keys.pop()
+            else:
+                key = self._next_key
+                self._next_key = key + 1
+            cls = self.pool.obj_store(clen, key)
+            self.zkey[vpn] = key
             self.pages[vpn] = [ZSWAP, front, 0, cls]
             self.zswap_bytes += clen
             self.zlen[vpn] = clen
@@ -596,7 +609,7 @@ class Design:
     def _release(self, vpn: int, rec: list[int]) -> None:
         state = rec[0]
         if state == ZSWAP:
-            self.pool.obj_free(rec[3])
+            self._obj_free(vpn, rec[3])
             del self.lru[vpn]
             self.zswap_bytes -= self.zlen.pop(vpn)
             self.n_zswap -= 1
@@ -610,6 +623,11 @@ class Design:
         else:
             self.n_cache -= 1
         self.free_front(rec[1])
+
+    def _obj_free(self, vpn: int, cls: int) -> None:
+        key = self.zkey.pop(vpn)
+        self.pool.obj_free(cls, key)
+        self._free_keys.append(key)
 
     def sample(self) -> None:
         """Account the state after one event (peaks and the mean over events)."""

@@ -251,6 +251,7 @@ class Kernel:
     def zswap(self):
         if self._zswap is None:
             from ghostswap_cli.kernel.zpool import pool_from_bytes
+            from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
             from ghostswap_cli.kernel.zswap import Zswap
 
             blob = self.db.get_blob("zswap.model")
@@ -281,6 +282,10 @@ class Kernel:
                 raise state_corrupt(self.db.path, f"zswap pool model accounts "
                                                   f"{model.stored_objects} objects, the index "
                                                   f"{z.stored_pages}")
+            if isinstance(model, ZsPoolModel):
+                # a state of before #19 (6.12/6.18): its compacted model becomes a page-level
+                # pool here, and is saved as one by the next commit
+                z.model = z.adopt_page_pool(model)
             self._zswap = z
         return self._zswap
 
@@ -334,19 +339,19 @@ class Kernel:
         return self._page_io
 
     def new_zswap_pool(self):
-        """An empty pool for this machine's zswap.
+        """An empty pool for this machine's zswap: page-level in every release (zpool.py).
 
-        6.1: page-level, of the ``zpool`` chosen (zspages with holes after frees, zbud, z3fold;
-        zpool.py). 6.12 and 6.18 keep the compacted accounting of ``ZsPoolModel``, which the
-        design models (designs/) share; the page-level zsmalloc for them is ``ZsPool(release=
-        "6.18")``, not switched on yet so that their recorded behaviour stays as it was.
+        6.1: of the ``zpool`` chosen (zsmalloc with 6.1's classes and four fullness groups,
+        zbud, z3fold). 6.12 and 6.18: zsmalloc (6.12's only zpool by default, and 6.18 has no
+        zpool layer), with the chain of ``calculate_zspage_chain_size`` and eleven fullness
+        groups: ``pool_total_size`` is every zspage held, holes after frees included
+        (``zswap_total_pages()`` sums ``zs_get_total_pages()``, ``pool->pages_allocated``).
         """
         from ghostswap_cli.kernel.zpool import new_pool
-        from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
 
         if self.release == "6.1":
             return new_pool(self.params[ZSWAP + "zpool"], self.page_size, "6.1")
-        return ZsPoolModel(self.page_size)
+        return new_pool("zsmalloc", self.page_size, self.release)
 
     # --- parameters -------------------------------------------------------------------------
     def param(self, name: str) -> str:

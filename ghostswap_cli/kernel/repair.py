@@ -800,6 +800,10 @@ def _load_zswap(k, out: _Problems, ld: _Loaded) -> None:
         z.lru_head = z.lru_tail = 0
         z.stored_pages = sum(1 for _ in z.live_entries())
         z.free_ids = array("I", (i for i in range(1, n) if not z.e_swp[i]))
+    if isinstance(z.model, ZsPoolModel):
+        # a state of before #19: the page-level pool of the entries (or the old counts, when
+        # the entries disagree with them: the check reports it, the rebuild stores the entries)
+        z.model = z.adopt_page_pool(z.model)
     k._zswap = z
 
 

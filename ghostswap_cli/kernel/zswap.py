@@ -8,7 +8,10 @@ the RFC), organised like it: statistics, data structures, LRU, writeback, store/
   (``zswap_check_limits``), compresses, refuses an output that is not smaller than a page
   (``reject_compress_poor``; 6.12 accepted exactly PAGE_SIZE, 6.18 stores such pages raw when the
   cgroup allows writeback: both are simplified to a reject here, as the ghost RFC needs), and
-  stores the object. Pool size is accounted with zsmalloc's size classes (``ZsPoolModel``).
+  stores the object in a page-level zsmalloc pool (zpool.py ``ZsPool``: the release's size
+  classes and zspage chains, holes left by frees until a zspage empties), whose allocated pages
+  are ``pool_total_size``. A state written before #19 has a ``ZsPoolModel`` (a pool always
+  compacted): ``adopt_page_pool`` stores its entries again in a page-level pool when it loads.
 * On a rejected store while the pool is full, the global shrink worker runs (synchronously, at
   once, where the kernel queues it): it writes back least recently used entries until the pool
   is under the accept threshold or it failed ``MAX_RECLAIM_RETRIES`` times. With the RFC it is
@@ -515,6 +518,45 @@ class Zswap:
         self.free_ids = array("I")
         self.free_ids.frombytes(data[48 : 48 + 4 * nfree])
         return head[4]
+
+    def adopt_page_pool(self, old: ZsPoolModel):
+        """The page-level pool for a state whose pool is the compacted ``ZsPoolModel`` (6.12
+        and 6.18 machines before #19): the entries' objects stored again, oldest first on the
+        LRU (the order they came in), so every object has its zspage and frees leave holes from
+        now on. Stored in that order, each class fills one zspage after another, so the pool has
+        the pages the old model counted (``pool_total_size`` does not move on the upgrade).
+
+        If the entries do not add up to the old model's objects (a state fsck must repair),
+        the pool gets the old model's counts instead, without keys, so that fsck still sees the
+        mismatch and its rebuild stores the entries.
+        """
+        from ghostswap_cli.kernel.zsmalloc import ZS_HANDLE_SIZE
+
+        k = self.k
+        pool = (k.new_zswap_pool() if k.release != "6.1"
+                else new_pool("zsmalloc", self.page_size, "6.1"))
+        seen = bytearray(len(self.e_swp))
+        order = []
+        eid = self.lru_head
+        while eid and eid < len(seen) and not seen[eid]:
+            seen[eid] = 1
+            order.append(eid)
+            eid = self.e_next[eid]
+        order += [e for e in self.live_entries() if not seen[e]]
+        ps = self.page_size
+        for eid in order:
+            length = self.e_len[eid]
+            if self.e_swp[eid] and 0 < length < ps and self.e_comp[eid] != SAME_FILLED_ID:
+                pool.obj_store(length + self.hlen, eid)
+        if pool.objects == old.objects:
+            return pool
+        pool = pool.empty_copy()
+        for c, n in enumerate(old.objects):
+            if n and c < pool.nr_classes and pool.objs_per_zspage(c):
+                length = pool.class_size(c) - ZS_HANDLE_SIZE  # the class's own slot
+                for _ in range(n):
+                    pool.obj_store(length)
+        return pool
 
     def live_entries(self):
         swp = self.e_swp
