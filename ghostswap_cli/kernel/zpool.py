@@ -9,19 +9,31 @@ holes the kernel leaves and ``pool_pages`` is the kernel's ``pages_allocated``.
 
 ``ZsPool``
     mm/zsmalloc.c. Size classes as the release computes them (6.1: ``get_pages_per_zspage``,
-    at most 4 pages; 6.3 onwards: ``calculate_zspage_chain_size``, up to 8). Every class keeps
+    at most 4 pages; 6.3 onwards, so 6.12 and 6.18: ``calculate_zspage_chain_size``, up to
+    ``CONFIG_ZSMALLOC_CHAIN_SIZE`` pages, 8 by default). The machines of every release use it
+    (6.12 and 6.18 since #19; before, their pool was ``ZsPoolModel``'s). Every class keeps
     its zspages on fullness lists and ``zs_malloc`` takes the head of the fullest non-full list
     (``find_get_zspage``): 6.1 has four groups (``ZS_EMPTY``, ``ZS_ALMOST_EMPTY`` up to 3/4
     used, ``ZS_ALMOST_FULL``, ``ZS_FULL``) and ``insert_zspage`` puts a zspage behind the head
     when it is emptier than the head; 6.4 onwards has eleven (``ZS_INUSE_RATIO_0`` ..
     ``_100`` in steps of 10%) and always inserts at the head. A zspage whose last object goes
-    is freed at once (``free_zspage``). ``compact()`` is ``zs_compact()``: per class, largest
-    first, objects move from the emptiest zspages into the fullest until no zspage's worth of
-    slots is free. The kernel runs it from its shrinker under memory reclaim; on the real 6.1
-    of the oracle neither the ``memory.reclaim`` of the recorded fills (tests/fixtures/
-    linux-6.1/) nor an ``echo 2 > drop_caches`` after their reads (a trial run:
-    ``pool_total_size`` stayed 3403776 with zstd, 18489344 with lz4) freed anything, so
-    nothing here calls it on its own; memory-pressure models can.
+    is freed at once (``free_zspage``). ``pool_pages`` is ``pool->pages_allocated``, what
+    ``zs_get_total_pages()`` returns and zswap reports (6.1: ``zpool_get_total_size``; 6.12:
+    ``zswap_total_pages()`` over ``zpool_get_total_pages``; 6.18, no zpool layer:
+    ``zs_get_total_pages`` directly), so a pool with holes reports every page it holds.
+    ``compact()`` is ``zs_compact()``: per class, largest first, objects move from the
+    emptiest zspages into the fullest until no zspage's worth of slots is free (6.1: a source
+    emptied into one destination after another; 6.4 onwards, 6.12 and 6.18: a destination
+    filled from one source after another). The kernel runs it from the pool's shrinker
+    (``zs_shrinker_scan``; 6.12 and 6.18: ``shrinker_alloc(0, "mm-zspool:%s")``, not
+    ``SHRINKER_MEMCG_AWARE``), and zswap never calls it. ``shrink_slab`` for a cgroup other
+    than the root calls memcg-aware shrinkers only, so cgroup reclaim (``memory.reclaim``,
+    ``memory.max``: the only reclaim the simulator has, vmscan.py) never compacts; global
+    reclaim and ``drop_caches`` do. On the real 6.1 of the oracle neither the
+    ``memory.reclaim`` of the recorded fills (tests/fixtures/linux-6.1/) nor an ``echo 2 >
+    drop_caches`` after their reads (a trial run: ``pool_total_size`` stayed 3403776 with
+    zstd, 18489344 with lz4) freed anything, so nothing here calls it on its own, in any
+    release; memory-pressure models can.
 ``Zbud``
     mm/zbud.c (6.1; removed in 6.15): one page holds at most two objects, first and last
     buddy, in 64-byte chunks after a one-chunk header; ``zbud_alloc`` takes the first page on
@@ -168,6 +180,8 @@ class ZsPool(_PagePool):
         self._zs_inuse = array("I")
         self._zs_group = array("B")
         self._free_ids: list[int] = []
+        #: pages freed by compaction (``zs_pool_stats.pages_compacted``), this process only
+        self.pages_compacted = 0
 
     # -- classes (as ZsPoolModel) --------------------------------------------------------------
     def size_class(self, length: int) -> int:
@@ -318,43 +332,99 @@ class ZsPool(_PagePool):
         return (allocated - self._objs[c]) // opz * self._ppz[c]
 
     def compact(self) -> int:
-        """``zs_compact()``: returns the pages freed. Keys move with their objects."""
+        """``zs_compact()``: every class, largest first; returns the pages freed. Keys move
+        with their objects. Which objects of a zspage move is not modelled (the kernel takes
+        them in slot order): only which zspage each ends in matters to later frees."""
         keys: dict[int, list[int]] = {}
         for key, pid in enumerate(self._where):
             if pid:
                 keys.setdefault(pid - 1, []).append(key)
         freed = 0
         for c in sorted(self._lists, reverse=True):
-            lists = self._lists[c]
-            opz = self._opz[c]
-            while self.can_compact(c):
-                src = next((next(iter(lists[g])) for g in self._src_order if lists[g]), None)
-                if src is None:
+            freed += (self._compact_class_6_1 if self.legacy else self._compact_class)(c, keys)
+        self.pages_compacted += freed
+        return freed
+
+    def _isolate(self, lists: list[OrderedDict[int, None]], order: tuple[int, ...]) -> int:
+        """``isolate_src_zspage``/``isolate_dst_zspage``: the head of the first non-empty list
+        of ``order``, taken off its list (-1: none)."""
+        for g in order:
+            od = lists[g]
+            if od:
+                zid = next(iter(od))
+                del od[zid]
+                self._zs_group[zid] = 0
+                return zid
+        return -1
+
+    def _migrate(self, c: int, src: int, dst: int, keys: dict[int, list[int]]) -> None:
+        """``migrate_zspage``: objects of ``src`` into ``dst`` until one is full or empty."""
+        n = min(self._opz[c] - self._zs_inuse[dst], self._zs_inuse[src])
+        moving = keys.get(src, [])[:n]
+        if moving:
+            del keys[src][:len(moving)]
+            keys.setdefault(dst, []).extend(moving)
+            for key in moving:
+                self._where[key] = dst + 1
+        self._zs_inuse[src] -= n
+        self._zs_inuse[dst] += n
+
+    def _putback(self, c: int, zid: int) -> int:
+        """``putback_zspage``: onto the list of its group; an empty zspage is freed (its pages
+        returned). Returns the pages freed."""
+        lists = self._lists[c]
+        if self._zs_inuse[zid] == 0:
+            self._free_zspage(c, zid)
+            return self._ppz[c]
+        self._insert(lists, self._group(self._zs_inuse[zid], self._opz[c]), zid)
+        return 0
+
+    def _compact_class(self, c: int, keys: dict[int, list[int]]) -> int:
+        """6.4 onwards (``__zs_compact`` of "zsmalloc: new compaction algorithm", the same in
+        6.12 and 6.18): a destination first, the fullest zspage (``ZS_INUSE_RATIO_99`` down),
+        then sources from the emptiest (``_10`` up) move into it until it is full; each source
+        goes back on its list, or is freed when empty. Stops when ``zs_can_compact`` says no
+        zspage's worth of slots is free, or no source or destination is left."""
+        lists = self._lists[c]
+        freed = 0
+        dst = -1
+        while self.can_compact(c):
+            if dst < 0:
+                dst = self._isolate(lists, self._alloc_order)
+                if dst < 0:
                     break
-                del lists[self._zs_group[src]][src]
-                self._zs_group[src] = 0
-                while self._zs_inuse[src]:
-                    dst = next((next(iter(lists[g])) for g in self._alloc_order if lists[g]), None)
-                    if dst is None:
-                        break
-                    del lists[self._zs_group[dst]][dst]
-                    room = opz - self._zs_inuse[dst]
-                    n = min(room, self._zs_inuse[src])
-                    moving = keys.get(src, [])[:n]
-                    if moving:
-                        del keys[src][:len(moving)]
-                        keys.setdefault(dst, []).extend(moving)
-                        for key in moving:
-                            self._where[key] = dst + 1
-                    self._zs_inuse[src] -= n
-                    self._zs_inuse[dst] += n
-                    self._zs_group[dst] = 0
-                    self._insert(lists, self._group(self._zs_inuse[dst], opz), dst)
-                if self._zs_inuse[src]:
-                    self._insert(lists, self._group(self._zs_inuse[src], opz), src)
+            src = self._isolate(lists, self._src_order)
+            if src < 0:
+                break
+            self._migrate(c, src, dst, keys)
+            freed += self._putback(c, src)
+            if self._zs_inuse[dst] == self._opz[c]:
+                self._putback(c, dst)
+                dst = -1
+        if dst >= 0:
+            self._putback(c, dst)
+        return freed
+
+    def _compact_class_6_1(self, c: int, keys: dict[int, list[int]]) -> int:
+        """6.1 (``__zs_compact`` before 6.4): a source first, the head of ``ZS_ALMOST_EMPTY``
+        (then ``ZS_ALMOST_FULL``), emptied into destinations from ``ZS_ALMOST_FULL`` (then
+        ``ZS_ALMOST_EMPTY``) one after another, until no zspage's worth of slots is free."""
+        lists = self._lists[c]
+        freed = 0
+        while self.can_compact(c):
+            src = self._isolate(lists, self._src_order)
+            if src < 0:
+                break
+            while self._zs_inuse[src]:
+                dst = self._isolate(lists, self._alloc_order)
+                if dst < 0:
                     break
-                self._free_zspage(c, src)
-                freed += self._ppz[c]
+                self._migrate(c, src, dst, keys)
+                self._putback(c, dst)
+            if self._zs_inuse[src]:
+                self._putback(c, src)
+                break
+            freed += self._putback(c, src)
         return freed
 
     # -- persistence ---------------------------------------------------------------------------

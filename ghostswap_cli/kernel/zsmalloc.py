@@ -29,7 +29,11 @@ What this does not model: which zspage holds which object. Pool size is counted 
 class were fully compacted, ``ceil(objects / objs_per_zspage) * pages_per_zspage`` summed over
 the classes, which is what ``zs_compact()`` converges to and a lower bound of the kernel's
 ``pages_allocated`` between compactions (fragmentation after frees can keep more zspages
-alive). That is the number zswap reports as ``pool_total_size`` / ``Zswap:``.
+alive). Machines no longer use it for zswap: every release has the page-level ``ZsPool`` of
+zpool.py (6.12 and 6.18 since #19), whose ``pool_total_size`` counts the holes. It stays for its
+class tables (which ``ZsPool`` shares), for reading states written before #19 (the machine
+stores their entries again in a ``ZsPool``: ``Zswap.adopt_page_pool``) and as the compacted
+lower bound.
 
 >>> pool = ZsPoolModel()
 >>> cls = pool.obj_store(1200)       # 1200 + 8 handle bytes -> the 1216-byte class
