@@ -221,7 +221,7 @@ def test_ghost_before_real_stall(run_example):
     assert int(rows[0][3]) > 0 and rows[1][3] == "0"  # nothing reached the real file
     table = next(o for c, o in blocks(out) if c.startswith("designs"))
     row = {line[:40].strip(): line[40:].split() for line in table.splitlines()[7:]}
-    assert row["pages written back"] == ["0", "797"]
+    assert row["pages written back"] == ["0", "939"]  # 797 on the compacted pool: swap-ins leave holes (6.12+ page-level zsmalloc)
     assert row["pages kept resident"][0] == str(first_int(report_value(report, "stayed resident")))
     assert int(row["shrinker runs stalled on ghost slots"][0]) > 0
 
