@@ -340,7 +340,7 @@ with open_kernel(state) as k:
     stored = z.stored_pages
     # where the bytes beyond the payload are: the arrays' own sizes, per stored page
     size = lambda a: memoryview(a).nbytes
-    zswap_index = sum(map(size, (z.e_handle, z.e_len, z.e_swp, z.e_prev, z.e_next, z.e_flags,
+    zswap_index = sum(map(size, (z.e_handle, z.e_len, getattr(z, "e_off", z.e_swp), z.e_prev, z.e_next, z.e_flags,
                                  z.e_comp)))
     page_table = sum(size(a) for t in mm.table.values() for a in t)
     slots = sum(len(c.map) + len(c.loc) + c.ref.itemsize * len(c.ref)

@@ -113,6 +113,7 @@ _CL = SWAPFILE_CLUSTER
 _SHIFT = SWP_TYPE_SHIFT
 _MASK = SWP_OFFSET_MASK
 ENTRY_CHUNK = 4096
+ENTRY_BYTES = 20  # zswap.ENTRY_BYTES (schema 2)
 #: Lost pages listed one by one in the kernel log before the rest are counted.
 LOG_LOST_PAGES = 20
 _FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", POOL_NAME, LOCK_NAME)
@@ -783,7 +784,7 @@ def _load_zswap(k, out: _Problems, ld: _Loaded) -> None:
                   and isinstance(data, bytes) and len(data) >= 4)
             if ok:
                 count = int.from_bytes(data[:4], "little")
-                ok = count <= ENTRY_CHUNK and len(data) == 4 + 24 * count
+                ok = count <= ENTRY_CHUNK and len(data) == 4 + ENTRY_BYTES * count
             if ok:
                 good.append((chunk, data))
             else:
