@@ -345,7 +345,8 @@ with open_kernel(state) as k:
     page_table = sum(size(a) for t in mm.table.values() for a in t)
     slots = sum(len(c.map) + len(c.loc) + c.ref.itemsize * len(c.ref)
                 for si in k.active() for c in si.slots.clusters.values())
-    rounding = sum(((n + 15) & ~15) - n for n in lens)
+    gr = getattr(k.arena, "granule", 16)
+    rounding = sum(-n % gr for n in lens)
 print(json.dumps({'stored': stored, 'payload': payload, 'rss_delta': rss1 - rss0,
                   'anon_delta': anon1 - anon0,
                   'parts': {'zswap index': zswap_index / stored, 'page table (PTE + CRC32)':

@@ -1011,8 +1011,7 @@ class _Rebuild:
         k, z, ps = self.k, self.k.zswap, self.ps
         arena = k.arena
         g_page = ps >> 4
-        claimed = [(z.e_handle[e], (z.e_len[e] + 15) >> 4) for e in range(1, len(z.e_swp))
-                   if z.e_swp[e]]
+        claimed = [(z.e_handle[e], (z.e_len[e] + 15) >> 4) for e in z.live_entries()]
         for si in active.values():
             if si.slots is None:
                 continue
