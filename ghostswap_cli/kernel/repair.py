@@ -784,7 +784,9 @@ def _load_zswap(k, out: _Problems, ld: _Loaded) -> None:
                   and isinstance(data, bytes) and len(data) >= 4)
             if ok:
                 count = int.from_bytes(data[:4], "little")
-                ok = count <= ENTRY_CHUNK and len(data) == 4 + ENTRY_BYTES * count
+                # schema 1's 24-byte entries too (a reader's view of an unmigrated state)
+                ok = count <= ENTRY_CHUNK and len(data) in (4 + ENTRY_BYTES * count,
+                                                            4 + 24 * count)
             if ok:
                 good.append((chunk, data))
             else:

@@ -551,6 +551,8 @@ class Zswap:
     def load_chunk(self, chunk: int, data: bytes) -> None:
         n = int.from_bytes(data[:4], "little")
         lo = chunk * ENTRY_CHUNK
+        if len(data) == 4 + _V1_ENTRY_BYTES * n and n:  # schema 1, read before migrating
+            data = entry_record_v1_to_v2(data)
         if n > ENTRY_CHUNK or len(data) != 4 + ENTRY_BYTES * n:
             raise ValueError(f"zswap entry record {chunk}: {len(data)} bytes for {n} entries")
         self.ensure_size(lo + n)

@@ -95,6 +95,9 @@ def _zswap_entries_v2(data: object) -> object:
 
 
 _MIGRATION_FUNCTIONS = {"ghostswap_zswap_entries_v2": (1, _zswap_entries_v2)}
+#: Older schemas a reader understands as they are (it converts their records on load), so
+#: commands that only read need not wait for a writer to migrate them.
+READABLE_SCHEMAS = frozenset({1})
 
 
 # What to say for each cause, and only advice that is safe whatever the state holds: a full
@@ -417,6 +420,8 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: int, readonly: bool)
             f"run `ghostswap kernel reset --force` to start a fresh kernel"
         )
     if readonly:
+        if version in READABLE_SCHEMAS:
+            return
         raise StateError(f"{path}: state schema {version} needs migrating; run any write command")
     for name, (nargs, fn) in _MIGRATION_FUNCTIONS.items():
         conn.create_function(name, nargs, fn, deterministic=True)

@@ -195,6 +195,14 @@ def test_a_schema1_state_migrates_and_reads_back(tmp_path: Path, run_cli) -> Non
     before = _v1_entries(state / "state.db")
     assert len(before) == 266
     assert {swp >> SWP_TYPE_SHIFT for swp, _h, _l in before.values()} == {0, 1}
+    # readers read schema 1 as it is, and leave it so
+    r = run_cli("--state", state, "kernel", "show")
+    assert r.exit_code == 0 and "266 pages stored" in r.output, r.output
+    with open_kernel(state, write=False) as k:
+        z = k.zswap
+        assert {e: (z.e_swp[e], z.e_handle[e], z.e_len[e]) for e in z.live_entries()} == before
+        assert z.decompress(next(iter(before))) is not None
+    assert _v1_entries(state / "state.db") == before
     r = run_cli("--state", state, "kernel", "fsck", "--json")
     # the fixture's swap files were in the generator's temporary directory: only they are
     # missing; the index, the pool and the slots are consistent
