@@ -34,7 +34,9 @@ from ghostswap_cli.kernel.cluster import (
     LOC_ZERO,
     LOC_ZSWAP,
 )
-from ghostswap_cli.kernel.zswap import E_TYPE_SHIFT
+from ghostswap_cli.kernel.cluster import (
+    ZSWAP_E_TYPE_SHIFT as E_TYPE_SHIFT,
+)
 from ghostswap_cli.uapi import SWAP_MAP_BAD, SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from array import array
 from typing import TYPE_CHECKING
 
 from ghostswap_cli.errors import StateError
-from ghostswap_cli.kernel.cluster import LOC_ZSWAP
+from ghostswap_cli.kernel.cluster import LOC_ZSWAP, ZSWAP_E_TYPE_SHIFT
 from ghostswap_cli.kernel.compressors import (
     SAME_FILLED_ID,
     DecompressError,
@@ -58,7 +58,7 @@ ZSWAP_PARAMS = "/sys/module/zswap/parameters/"
 ENTRY_CHUNK = 4096  # entries per persisted record
 
 E_REFERENCED = 1  # second chance on the LRU
-E_TYPE_SHIFT = 3  # e_flags bits 3..7: the swap type of the entry's slot (MAX_SWAPFILES_SHIFT 5)
+E_TYPE_SHIFT = ZSWAP_E_TYPE_SHIFT  # e_flags bits 3..7: the slot's swap type (MAX_SWAPFILES_SHIFT 5)
 _FLAG_BITS = (1 << E_TYPE_SHIFT) - 1
 #: bytes per entry in a persisted record (and in memory): handle, len, offset, prev, next,
 #: flags, compressor
