@@ -340,12 +340,13 @@ with open_kernel(state) as k:
     stored = z.stored_pages
     # where the bytes beyond the payload are: the arrays' own sizes, per stored page
     size = lambda a: memoryview(a).nbytes
-    zswap_index = sum(map(size, (z.e_handle, z.e_len, z.e_swp, z.e_prev, z.e_next, z.e_flags,
+    zswap_index = sum(map(size, (z.e_handle, z.e_len, getattr(z, "e_off", z.e_swp), z.e_prev, z.e_next, z.e_flags,
                                  z.e_comp)))
     page_table = sum(size(a) for t in mm.table.values() for a in t)
     slots = sum(len(c.map) + len(c.loc) + c.ref.itemsize * len(c.ref)
                 for si in k.active() for c in si.slots.clusters.values())
-    rounding = sum(((n + 15) & ~15) - n for n in lens)
+    gr = getattr(k.arena, "granule", 16)
+    rounding = sum(-n % gr for n in lens)
 print(json.dumps({'stored': stored, 'payload': payload, 'rss_delta': rss1 - rss0,
                   'anon_delta': anon1 - anon0,
                   'parts': {'zswap index': zswap_index / stored, 'page table (PTE + CRC32)':

@@ -95,6 +95,7 @@ MAX_PTE_CHUNKS = (1 << 52) // PTRS_PER_PTE
 #: Problems of one kind listed one per line before the rest are summed up in one line.
 MAX_LINES_PER_KIND = 50
 ENTRY_CHUNK = 4096  # zswap entries per persisted record (zswap.ENTRY_CHUNK)
+ENTRY_BYTES = 20  # bytes per zswap entry in a record (zswap.ENTRY_BYTES; schema 2; 24 in 1)
 _SWP_ALL = functools.reduce(operator.or_, (int(f) for f in SWP), 0)
 # every byte a swap_map slot may hold: a use count, SWAP_MAP_BAD, or SWAP_HAS_CACHE (+ count)
 _VALID_MAP = bytes(
@@ -268,7 +269,7 @@ def check_zswap_layout(state: object, rows: list) -> int:
         if not isinstance(data, bytes) or len(data) < 4:
             raise ValueError(f"entry record {chunk} is malformed")
         count = int.from_bytes(data[:4], "little")
-        if count > ENTRY_CHUNK or len(data) != 4 + 24 * count or (
+        if count > ENTRY_CHUNK or len(data) not in (4 + ENTRY_BYTES * count, 4 + 24 * count) or (
             i < len(rows) - 1 and count != ENTRY_CHUNK
         ):
             raise ValueError(f"entry record {chunk} is malformed")

@@ -35,12 +35,16 @@ __all__ = (
     "LOC_DISK",
     "LOC_KIND",
     "LOC_COMMITTED",
+    "ZSWAP_E_TYPE_SHIFT",
 )
 
 # where a slot's data lives
 LOC_NONE = 0  # no data (free, bad, or allocated and not yet written)
 LOC_ZERO = 1  # zeromap: the page was all zeros, no I/O
 LOC_ZSWAP = 2  # ref is a zswap entry id
+#: zswap entries keep the swap type of their slot in e_flags bits 3..7 (zswap.E_TYPE_SHIFT;
+#: here so that mm.py checks an entry without importing zswap and its compressors)
+ZSWAP_E_TYPE_SHIFT = 3
 LOC_CACHE = 3  # the page stayed resident in the swap cache (ghost write failed); ref is a pool handle
 LOC_DISK = 4  # written to the backing file at the slot's offset
 LOC_KIND = 0x7F

@@ -34,6 +34,9 @@ from ghostswap_cli.kernel.cluster import (
     LOC_ZERO,
     LOC_ZSWAP,
 )
+from ghostswap_cli.kernel.cluster import (
+    ZSWAP_E_TYPE_SHIFT as E_TYPE_SHIFT,
+)
 from ghostswap_cli.uapi import SWAP_MAP_BAD, SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
 if TYPE_CHECKING:
@@ -267,8 +270,10 @@ class MM:
 
     def _zswap_entry(self, eid: int, pte: int, vpn: int | None = None) -> int:
         """``eid`` if that zswap entry is stored for swap entry ``pte``, else StateError."""
-        e_swp = self.zswap.e_swp
-        if eid >= len(e_swp) or e_swp[eid] != pte:
+        z = self.zswap
+        e_off = z.e_off
+        if eid >= len(e_off) or e_off[eid] != pte & _MASK or not e_off[eid] or \
+                z.e_flags[eid] >> E_TYPE_SHIFT != pte >> _SHIFT:
             raise self._inconsistent(pte, vpn)
         return eid
 
@@ -289,8 +294,9 @@ class MM:
         eid = c.ref[j]
         if loc_kind == LOC_ZSWAP:  # the common case, inline: zswap_load
             z = self.zswap
-            e_swp = z.e_swp
-            if eid >= len(e_swp) or e_swp[eid] != pte:
+            # the entry must be this slot's: offset (never 0 for a stored entry) and type
+            if eid >= len(z.e_off) or z.e_off[eid] != offset or \
+                    z.e_flags[eid] >> E_TYPE_SHIFT != pte >> _SHIFT:
                 raise self._inconsistent(pte, vpn)
             page = z.zswap_load(eid)
         else:

@@ -113,6 +113,7 @@ _CL = SWAPFILE_CLUSTER
 _SHIFT = SWP_TYPE_SHIFT
 _MASK = SWP_OFFSET_MASK
 ENTRY_CHUNK = 4096
+ENTRY_BYTES = 20  # zswap.ENTRY_BYTES (schema 2)
 #: Lost pages listed one by one in the kernel log before the rest are counted.
 LOG_LOST_PAGES = 20
 _FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", POOL_NAME, LOCK_NAME)
@@ -783,7 +784,9 @@ def _load_zswap(k, out: _Problems, ld: _Loaded) -> None:
                   and isinstance(data, bytes) and len(data) >= 4)
             if ok:
                 count = int.from_bytes(data[:4], "little")
-                ok = count <= ENTRY_CHUNK and len(data) == 4 + 24 * count
+                # schema 1's 24-byte entries too (a reader's view of an unmigrated state)
+                ok = count <= ENTRY_CHUNK and len(data) in (4 + ENTRY_BYTES * count,
+                                                            4 + 24 * count)
             if ok:
                 good.append((chunk, data))
             else:
@@ -1014,8 +1017,7 @@ class _Rebuild:
         k, z, ps = self.k, self.k.zswap, self.ps
         arena = k.arena
         g_page = ps >> 4
-        claimed = [(z.e_handle[e], (z.e_len[e] + 15) >> 4) for e in range(1, len(z.e_swp))
-                   if z.e_swp[e]]
+        claimed = [(z.e_handle[e], (z.e_len[e] + 15) >> 4) for e in z.live_entries()]
         for si in active.values():
             if si.slots is None:
                 continue

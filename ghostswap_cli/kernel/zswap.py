@@ -24,7 +24,10 @@ With the ``distro-6.1`` configuration the store is 6.1's ``zswap_frontswap_store
 z3fold, 6.1's limit checks and its one-page shrink), on a page-level pool of zpool.py.
 
 Entries live in parallel arrays indexed by an entry id (id 0 is never used), so a stored page
-costs a few dozen bytes of process memory, not a Python object.
+costs 20 bytes of process memory, not a Python object: handle (4), length (2), slot offset (4),
+LRU links (2 x 4), flags (1: the referenced bit, and the swap type in the top five bits: a slot
+is (type, offset) with ``si->max`` an unsigned int, so 37 bits, not the 64 of a swp_entry_t),
+compressor (1). ``e_swp`` is a view that composes the swap entry from the offset and the type.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from array import array
 from typing import TYPE_CHECKING
 
 from ghostswap_cli.errors import StateError
-from ghostswap_cli.kernel.cluster import LOC_ZSWAP
+from ghostswap_cli.kernel.cluster import LOC_ZSWAP, ZSWAP_E_TYPE_SHIFT
 from ghostswap_cli.kernel.compressors import (
     SAME_FILLED_ID,
     DecompressError,
@@ -50,17 +53,81 @@ if TYPE_CHECKING:
     from ghostswap_cli.kernel.arena import Arena
     from ghostswap_cli.kernel.machine import Kernel
 
-__all__ = ("Zswap", "ENTRY_CHUNK", "E_REFERENCED", "MAX_RECLAIM_RETRIES")
+__all__ = ("Zswap", "ENTRY_BYTES", "ENTRY_CHUNK", "E_REFERENCED", "E_TYPE_SHIFT",
+           "MAX_RECLAIM_RETRIES", "entry_record_v1_to_v2")
 
 MAX_RECLAIM_RETRIES = 16
 ZSWAP_PARAMS = "/sys/module/zswap/parameters/"
 ENTRY_CHUNK = 4096  # entries per persisted record
 
 E_REFERENCED = 1  # second chance on the LRU
+E_TYPE_SHIFT = ZSWAP_E_TYPE_SHIFT  # e_flags bits 3..7: the slot's swap type (MAX_SWAPFILES_SHIFT 5)
+_FLAG_BITS = (1 << E_TYPE_SHIFT) - 1
+#: bytes per entry in a persisted record (and in memory): handle, len, offset, prev, next,
+#: flags, compressor
+ENTRY_BYTES = 4 + 2 + 4 + 4 + 4 + 1 + 1
+_V1_ENTRY_BYTES = 24  # schema 1: the slot as a 64-bit swp_entry_t, flags with no type
+
+
+def entry_record_v1_to_v2(data: bytes) -> bytes:
+    """A schema-1 entry record (``e_swp`` as 64-bit swap entries) in the schema-2 layout; a
+    record that is not well formed comes back unchanged (the loader or fsck reports it)."""
+    if not isinstance(data, bytes) or len(data) < 4:
+        return data
+    n = int.from_bytes(data[:4], "little")
+    if n > ENTRY_CHUNK or len(data) != 4 + _V1_ENTRY_BYTES * n:
+        return data
+    pos = 4 + 6 * n
+    swp = array("Q")
+    swp.frombytes(data[pos : pos + 8 * n])
+    if max(swp, default=0) >> SWP_TYPE_SHIFT >= 1 << (8 - E_TYPE_SHIFT) or any(
+            (s & SWP_OFFSET_MASK) >> 32 for s in swp):
+        return data  # not representable: left for fsck to report
+    off = array("I", (s & SWP_OFFSET_MASK for s in swp))
+    links = data[pos + 8 * n : pos + 16 * n]
+    old_flags = data[pos + 16 * n : pos + 17 * n]
+    flags = bytes((f & _FLAG_BITS) | ((s >> SWP_TYPE_SHIFT) << E_TYPE_SHIFT if s else 0)
+                  for f, s in zip(old_flags, swp, strict=True))
+    return b"".join((data[: 4 + 6 * n], off.tobytes(), links, flags, data[pos + 17 * n :]))
+
+
+class _SwpView:
+    """``e_swp[eid]``: the swap entry (type, offset) of entry ``eid``, 0 if it is free, read
+    from and written to ``e_off`` and the type bits of ``e_flags`` (for fsck, repair and
+    tests; the hot paths read the arrays)."""
+
+    __slots__ = ("z",)
+
+    def __init__(self, z: Zswap) -> None:
+        self.z = z
+
+    def __len__(self) -> int:
+        return len(self.z.e_off)
+
+    def __getitem__(self, eid: int) -> int:
+        z = self.z
+        off = z.e_off[eid]
+        return (z.e_flags[eid] >> E_TYPE_SHIFT) << SWP_TYPE_SHIFT | off if off else 0
+
+    def __setitem__(self, eid: int, swp: int) -> None:
+        z = self.z
+        off = swp & SWP_OFFSET_MASK
+        type_ = swp >> SWP_TYPE_SHIFT
+        if off >> 32 or type_ >> (8 - E_TYPE_SHIFT):
+            raise ValueError(f"swap entry {type_}:{off} does not fit a zswap entry")
+        z.e_off[eid] = off
+        z.e_flags[eid] = (z.e_flags[eid] & _FLAG_BITS) | (type_ << E_TYPE_SHIFT if off else 0)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def count(self, value: int) -> int:
+        if value == 0:
+            return self.z.e_off.count(0)
+        return sum(1 for v in self if v == value)
 
 _EMPTY_I = array("I")
 _EMPTY_H = array("H")
-_EMPTY_Q = array("Q")
 
 
 class Zswap:
@@ -74,11 +141,12 @@ class Zswap:
         # entry arrays, index = entry id
         self.e_handle = array("I", [0])
         self.e_len = array("H", [0])
-        self.e_swp = array("Q", [0])
+        self.e_off = array("I", [0])  # the slot's offset; 0: a free entry
         self.e_prev = array("I", [0])
         self.e_next = array("I", [0])
         self.e_flags = bytearray(1)
         self.e_comp = bytearray(1)
+        self.e_swp = _SwpView(self)
         self.free_ids = array("I")
         self.lru_head = 0
         self.lru_tail = 0
@@ -154,7 +222,7 @@ class Zswap:
         eid = len(self.e_handle)
         self.e_handle.append(0)
         self.e_len.append(0)
-        self.e_swp.append(0)
+        self.e_off.append(0)
         self.e_prev.append(0)
         self.e_next.append(0)
         self.e_flags.append(0)
@@ -223,7 +291,7 @@ class Zswap:
                 f"zswap entry {eid}: the pool model does not account it (the state is "
                 f"inconsistent); run `ghostswap kernel fsck --repair`"
             ) from None
-        self.e_swp[eid] = 0
+        self.e_off[eid] = 0
         self.e_flags[eid] = 0
         self.free_ids.append(eid)
         dirty.add(chunk)
@@ -263,8 +331,8 @@ class Zswap:
     def _insert_entry(self, eid: int, swp: int, data: bytes, dlen: int, comp_id: int) -> int:
         self.e_handle[eid] = self.arena.store(data)
         self.e_len[eid] = dlen
-        self.e_swp[eid] = swp
-        self.e_flags[eid] = E_REFERENCED
+        self.e_off[eid] = swp & SWP_OFFSET_MASK
+        self.e_flags[eid] = E_REFERENCED | (swp >> SWP_TYPE_SHIFT) << E_TYPE_SHIFT
         self.e_comp[eid] = comp_id
         self.e_next[eid] = 0
         # list_lru_add at the tail
@@ -397,20 +465,20 @@ class Zswap:
     # --- writeback --------------------------------------------------------------------------
     def zswap_writeback_entry(self, eid: int) -> int:
         """Write entry ``eid`` back to its slot; 0 or a negative errno (RFC: ghost -> -EINVAL)."""
-        swp = self.e_swp[eid]
-        si = self.k.swap_info_for_type(swp >> SWP_TYPE_SHIFT)
+        offset = self.e_off[eid]
+        type_ = self.e_flags[eid] >> E_TYPE_SHIFT
+        si = self.k.swap_info_for_type(type_)
         if si is None:
             return -errno.ENOENT
         if si.is_ghost:
             return -errno.EINVAL
-        offset = swp & SWP_OFFSET_MASK
         c = si.slots.clusters.get(offset // SWAPFILE_CLUSTER) if si.slots is not None else None
         j = offset % SWAPFILE_CLUSTER
         if c is None or not 0 < offset < si.max or c.loc[j] != LOC_ZSWAP or c.ref[j] != eid:
             # never write a page to a slot that is not its own: a corrupt index must not
             # overwrite another page's data (or the file past its swap area)
             raise StateError(
-                f"zswap entry {eid}: slot {swp >> SWP_TYPE_SHIFT}:{offset} does not point back "
+                f"zswap entry {eid}: slot {type_}:{offset} does not point back "
                 f"at it (the state is inconsistent); run `ghostswap kernel fsck --repair`"
             )
         page = self.decompress(eid)
@@ -463,7 +531,7 @@ class Zswap:
                 (hi - lo).to_bytes(4, "little"),
                 self.e_handle[lo:hi].tobytes(),
                 self.e_len[lo:hi].tobytes(),
-                self.e_swp[lo:hi].tobytes(),
+                self.e_off[lo:hi].tobytes(),
                 self.e_prev[lo:hi].tobytes(),
                 self.e_next[lo:hi].tobytes(),
                 bytes(self.e_flags[lo:hi]),
@@ -477,7 +545,7 @@ class Zswap:
         if grow > 0:
             self.e_handle.frombytes(bytes(4 * grow))
             self.e_len.frombytes(bytes(2 * grow))
-            self.e_swp.frombytes(bytes(8 * grow))
+            self.e_off.frombytes(bytes(4 * grow))
             self.e_prev.frombytes(bytes(4 * grow))
             self.e_next.frombytes(bytes(4 * grow))
             self.e_flags.extend(bytes(grow))
@@ -486,12 +554,14 @@ class Zswap:
     def load_chunk(self, chunk: int, data: bytes) -> None:
         n = int.from_bytes(data[:4], "little")
         lo = chunk * ENTRY_CHUNK
-        if n > ENTRY_CHUNK or len(data) != 4 + 24 * n:
+        if len(data) == 4 + _V1_ENTRY_BYTES * n and n:  # schema 1, read before migrating
+            data = entry_record_v1_to_v2(data)
+        if n > ENTRY_CHUNK or len(data) != 4 + ENTRY_BYTES * n:
             raise ValueError(f"zswap entry record {chunk}: {len(data)} bytes for {n} entries")
         self.ensure_size(lo + n)
         pos = 4
         for arr, width in (
-            (self.e_handle, 4), (self.e_len, 2), (self.e_swp, 8), (self.e_prev, 4), (self.e_next, 4)
+            (self.e_handle, 4), (self.e_len, 2), (self.e_off, 4), (self.e_prev, 4), (self.e_next, 4)
         ):
             part = array(arr.typecode)
             part.frombytes(data[pos : pos + width * n])
@@ -559,7 +629,7 @@ class Zswap:
         return pool
 
     def live_entries(self):
-        swp = self.e_swp
-        for eid in range(1, len(swp)):
-            if swp[eid]:
+        off = self.e_off
+        for eid in range(1, len(off)):
+            if off[eid]:
                 yield eid

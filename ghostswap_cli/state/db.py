@@ -38,7 +38,7 @@ __all__ = (
     "StateDB",
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "state.db"
 POOL_NAME = "zswap.pool"
 LOCK_NAME = "lock"
@@ -80,7 +80,24 @@ CREATE TABLE klog (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, level INTEGER NOT 
 """
 
 # Older schemas we know how to bring forward: version -> SQL that moves it to version + 1.
-MIGRATIONS: dict[int, str] = {}
+# The SQL may call the Python functions of _MIGRATION_FUNCTIONS.
+MIGRATIONS: dict[int, str] = {
+    # 2: zswap entry records keep the slot as a 32-bit offset and the type in the flags byte
+    # (20 bytes an entry instead of 24)
+    1: "UPDATE zswap_entries SET data = ghostswap_zswap_entries_v2(data)",
+}
+
+
+def _zswap_entries_v2(data: object) -> object:
+    from ghostswap_cli.kernel.zswap import entry_record_v1_to_v2
+
+    return entry_record_v1_to_v2(data) if isinstance(data, bytes) else data
+
+
+_MIGRATION_FUNCTIONS = {"ghostswap_zswap_entries_v2": (1, _zswap_entries_v2)}
+#: Older schemas a reader understands as they are (it converts their records on load), so
+#: commands that only read need not wait for a writer to migrate them.
+READABLE_SCHEMAS = frozenset({1})
 
 
 # What to say for each cause, and only advice that is safe whatever the state holds: a full
@@ -403,9 +420,16 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: int, readonly: bool)
             f"run `ghostswap kernel reset --force` to start a fresh kernel"
         )
     if readonly:
+        if version in READABLE_SCHEMAS:
+            return
         raise StateError(f"{path}: state schema {version} needs migrating; run any write command")
+    for name, (nargs, fn) in _MIGRATION_FUNCTIONS.items():
+        conn.create_function(name, nargs, fn, deterministic=True)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if _schema_version(conn) == SCHEMA_VERSION:  # another process migrated it meanwhile
+            conn.execute("COMMIT")
+            return
         for v in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[v].split(";"):
                 if statement.strip():
