@@ -1,11 +1,12 @@
 """Profile a replay: cProfile's top functions by own time, for the notes of a performance change.
 
-    python -m benchmarks.profile [--events N] [--kind real|synthetic] [--compressor lz4|zstd]
+    python -m benchmarks.profile [--events N] [--kind real|synthetic|pool] [--compressor lz4|zstd]
                                  [--top 10] [--work DIR]
 
 ``real``: the replay benchmark's trace (real pages from files on this machine, 10% zero, 10%
 random; N/2 swap-outs then N/2 swap-ins). ``synthetic``: seeded text/random/zero contents over
-a bounded working set, as the long-replay benchmark writes them. The replay runs inline
+a bounded working set, as the long-replay benchmark writes them; ``pool``: the same trace with
+ptext:/prandom: pool contents (the same seeds). The replay runs inline
 (``--compress-ahead off``) so the profile sees every call in one process.
 """
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--kind", choices=("real", "synthetic"), default="real")
+    ap.add_argument("--kind", choices=("real", "synthetic", "pool"), default="real")
     ap.add_argument("--compressor", default="lz4")
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--work", type=Path, default=HERE / "work")
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         n = args.events // 2
         write_out_in_trace(trace, mixed(machine_pages(n), n))
     else:
-        _long_trace(trace, args.events, 20_000)
+        _long_trace(trace, args.events, 20_000, pool=args.kind == "pool")
     state = work / "state-profile"
     level = 1 if args.compressor == "zstd" else None
     fresh_machine(state, work)

@@ -509,10 +509,20 @@ print(json.dumps({'events': rep.events, 'stored': rep.stored_pages, 'corrupt': r
 """
 
 
-def _long_trace(path: Path, events: int, working_set: int) -> None:
-    """A bounded working set: pages cycle out and in; contents are seeded (cheap, cached)."""
-    from ghostswap_cli.codec.trace import K_RANDOM, K_TEXT, K_ZERO, Content, open_trace_writer
+def _long_trace(path: Path, events: int, working_set: int, pool: bool = False) -> None:
+    """A bounded working set: pages cycle out and in; contents are seeded (cheap, cached), or
+    ``pool``: the same seeds as ptext:/prandom: pool slices."""
+    from ghostswap_cli.codec.trace import (
+        K_PRANDOM,
+        K_PTEXT,
+        K_RANDOM,
+        K_TEXT,
+        K_ZERO,
+        Content,
+        open_trace_writer,
+    )
 
+    k_random, k_text = (K_PRANDOM, K_PTEXT) if pool else (K_RANDOM, K_TEXT)
     rnd = random.Random(5)
     out: set[int] = set()
     with open_trace_writer(path, format="binary", page_size=PAGE) as w:
@@ -523,7 +533,7 @@ def _long_trace(path: Path, events: int, working_set: int) -> None:
                 out.discard(vpn)
             else:
                 r = rnd.random()
-                kind = K_ZERO if r < 0.1 else (K_RANDOM if r < 0.2 else K_TEXT)
+                kind = K_ZERO if r < 0.1 else (k_random if r < 0.2 else k_text)
                 w.out(0x200000 + vpn, Content(kind, rnd.randrange(300)))
                 out.add(vpn)
             if i % 1_000_000 == 0 and i:

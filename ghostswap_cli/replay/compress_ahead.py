@@ -24,11 +24,11 @@ first batches alternate between compressing inline (with the compressor's batch 
 has one) and taking pages from the second process, PROBE_ROUNDS rounds of PROBE_BATCHES batches
 each way, timed by the wall clock from one batch to the next (the first batch of each phase is
 not timed: it pays for the switch). The median over the rounds of ahead's time per event over
-inline's decides: below 1 the second process stays, otherwise it is stopped and the rest of the
-replay is inline. ``summary()`` says which it chose and the ratio it measured. During the inline
-phases the second process is stopped (SIGSTOP): a runnable second process takes CPU share from
-the replay on a loaded machine even while it only compresses, and an inline phase must time the
-replay as it would run alone. Messages the replay has passed are dropped without unpickling
+inline's decides: below PAYS_BELOW (0.95) the second process stays, otherwise it is stopped and
+the rest of the replay is inline. ``summary()`` says which it chose and the ratio it measured.
+During the inline phases the second process is stopped (SIGSTOP): a runnable second process
+takes CPU share from the replay on a loaded machine even while it only compresses, and an inline
+phase must time the replay as it would run alone. Messages the replay has passed are dropped without unpickling
 (their first swap-out and count are in a fixed header).
 ``--compress-ahead on`` skips the probe and keeps the older guard: after CHECK_AFTER swap-outs,
 if fewer than MIN_SHARE of them came from the second process, it is stopped.
@@ -71,6 +71,10 @@ MIN_TRACE_BYTES = 4 << 20  # below this, starting a process costs more than it s
 #: that follow the fork.
 PROBE_ROUNDS = 4
 PROBE_BATCHES = 3
+#: ahead is kept when the probe's median ratio (ahead's time per event over inline's) is below
+#: this: a second CPU taken from everyone else must buy at least 5%, more than the probe's
+#: round-to-round noise on a quiet machine.
+PAYS_BELOW = 0.95
 _F_SETPIPE_SZ = 1031
 _NONE = (None, None)
 _HEAD = struct.Struct("<IQI")  # message: pickle length, first swap-out, swap-outs in it
@@ -278,7 +282,7 @@ class CompressAhead:
             if cost["inline"] > 0 and cost["ahead"] > 0:
                 self.ratios.append(cost["ahead"] / cost["inline"])
         ratio = statistics.median(self.ratios) if self.ratios else 1.0
-        self.choice = "ahead" if ratio < 1.0 else "inline"
+        self.choice = "ahead" if ratio < PAYS_BELOW else "inline"
         if self.choice == "inline":
             self.stopped_at = self._i
             self.close()
