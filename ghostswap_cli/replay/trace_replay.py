@@ -170,8 +170,9 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
         ahead = _start_compress_ahead(k, reader, options.compress_ahead)
         if ahead is not None:
             stack.enter_context(ahead)
-        # (None, None) from the iterator: compress inline (swap_out's defaults)
-        compressed = iter(ahead) if ahead is not None else itertools.repeat((None, None))
+        # (None, None) from the iterator: compress inline (swap_out's defaults); with a batch
+        # compressor or a second process, each batch gets its own
+        compressed = itertools.repeat((None, None))
         compress_all = _batch_compressor(k, options.batch_compress)
         zero = mm.zero_page
         inline = (None if compress_all is None else  # for ahead's inline phases
