@@ -262,3 +262,26 @@ def test_trace_info_counts_pool_contents(run_cli, tmp_path: Path) -> None:
     r = run_cli("trace", "info", "--json", p)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["kinds"] == {"text": 1, "ptext": 1, "prandom": 1}
+
+
+def test_access_replay_of_pool_contents_binary_fast_path_equals_text(run_cli, tmp_path: Path) -> None:
+    """The access replay's word-by-word binary decoder takes pool writes like seeded ones."""
+    state = tmp_path / "state"
+
+    def g(*args):
+        r = run_cli("--state", state, *args)
+        assert r.exit_code == 0, r.output
+        return r
+
+    g("kernel", "init", "--ram", "256M")
+    g("mkswap", "--file", "--size", "32M", tmp_path / "real.swap")
+    g("swapon", tmp_path / "real.swap")
+    binary, text = tmp_path / "p.gst", tmp_path / "p.trace"
+    g("trace", "synth", "--no-progress", "--workload", "phases", "--events", "6000",
+      "--working-set", "1024", "--format", "binary", "--page-contents", "pool", "-o", binary)
+    g("trace", "convert", "--no-progress", binary, text)
+    a, b = (json.loads(g("replay", "--no-progress", "--json", t, "--memory-max", "2M").output)
+            for t in (binary, text))
+    assert a["swap_outs"] > 100 and a["corrupt_pages"] == 0
+    for key in ("counters", "end", "accesses", "reads", "writes", "swap_outs", "refaults"):
+        assert a[key] == b[key], key
