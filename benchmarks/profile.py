@@ -1,11 +1,15 @@
 """Profile a replay: cProfile's top functions by own time, for the notes of a performance change.
 
-    python -m benchmarks.profile [--events N] [--kind real|synthetic] [--compressor lz4|zstd]
+    python -m benchmarks.profile [--events N] [--kind real|synthetic|pool|synth|synth-pool]
+                                 [--compressor lz4|zstd]
                                  [--top 10] [--work DIR]
 
 ``real``: the replay benchmark's trace (real pages from files on this machine, 10% zero, 10%
 random; N/2 swap-outs then N/2 swap-ins). ``synthetic``: seeded text/random/zero contents over
-a bounded working set, as the long-replay benchmark writes them. The replay runs inline
+a bounded working set, as the long-replay benchmark writes them; ``pool``: the same trace with
+ptext:/prandom: pool contents (the same seeds). ``synth``: a ``trace synth`` trace (20k-page
+working set, distinct seeds, so no page is found in the seeded pages' cache); ``synth-pool``: the
+same with ``--page-contents pool``. The replay runs inline
 (``--compress-ahead off``) so the profile sees every call in one process.
 """
 
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--kind", choices=("real", "synthetic"), default="real")
+    ap.add_argument("--kind", choices=("real", "synthetic", "pool", "synth", "synth-pool"),
+                    default="real")
     ap.add_argument("--compressor", default="lz4")
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--work", type=Path, default=HERE / "work")
@@ -39,8 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "real":
         n = args.events // 2
         write_out_in_trace(trace, mixed(machine_pages(n), n))
+    elif args.kind.startswith("synth-") or args.kind == "synth":
+        from ghostswap_cli.codec.trace import open_trace_writer
+        from ghostswap_cli.replay.synth import synthesize
+
+        with open_trace_writer(trace, "binary") as w:
+            synthesize(w, events=args.events, working_set=20_000, seed=7,
+                       pool=args.kind == "synth-pool")
     else:
-        _long_trace(trace, args.events, 20_000)
+        _long_trace(trace, args.events, 20_000, pool=args.kind == "pool")
     state = work / "state-profile"
     level = 1 if args.compressor == "zstd" else None
     fresh_machine(state, work)

@@ -227,6 +227,16 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def _chose(summary: str) -> str:
+    """The replay's compress_ahead summary, short: what auto chose and the ratio it measured."""
+    for choice in ("inline", "ahead"):
+        if f"auto chose {choice}" in summary:
+            return f"{choice} (probe: ahead {summary.split('ahead took ')[1].split('x')[0]}x)"
+    if "ended during the probe" in summary:
+        return "on (the trace ended in the probe)"
+    return summary.split(",")[0] + (" (stopped)" if "stopped" in summary else "")
+
+
 def bench_replay(work: Path, quick: bool, reps: int = 3) -> dict:
     sizes = (20_000, 100_000) if quick else (100_000, 500_000)  # swap-outs; events are twice
     real = machine_pages(sizes[0])
@@ -272,8 +282,7 @@ def bench_replay(work: Path, quick: bool, reps: int = 3) -> dict:
                 "events": 2 * n,
                 "compressor": compressor + (f"-{level}" if level else ""),
                 "raw_loop_s": round(raw, 3),
-                "default_chose": chosen.split(",")[0] + (" (stopped)" if "stopped" in chosen
-                                                         else ""),
+                "default_chose": _chose(chosen),
                 "compression_ratio": compression_ratio,
                 "cpu_ratio_inline": round(_median(t["raw_cpu"]) / _median(t["inline_cpu"]), 3),
             }
@@ -501,10 +510,20 @@ print(json.dumps({'events': rep.events, 'stored': rep.stored_pages, 'corrupt': r
 """
 
 
-def _long_trace(path: Path, events: int, working_set: int) -> None:
-    """A bounded working set: pages cycle out and in; contents are seeded (cheap, cached)."""
-    from ghostswap_cli.codec.trace import K_RANDOM, K_TEXT, K_ZERO, Content, open_trace_writer
+def _long_trace(path: Path, events: int, working_set: int, pool: bool = False) -> None:
+    """A bounded working set: pages cycle out and in; contents are seeded (cheap, cached), or
+    ``pool``: the same seeds as ptext:/prandom: pool slices."""
+    from ghostswap_cli.codec.trace import (
+        K_PRANDOM,
+        K_PTEXT,
+        K_RANDOM,
+        K_TEXT,
+        K_ZERO,
+        Content,
+        open_trace_writer,
+    )
 
+    k_random, k_text = (K_PRANDOM, K_PTEXT) if pool else (K_RANDOM, K_TEXT)
     rnd = random.Random(5)
     out: set[int] = set()
     with open_trace_writer(path, format="binary", page_size=PAGE) as w:
@@ -515,7 +534,7 @@ def _long_trace(path: Path, events: int, working_set: int) -> None:
                 out.discard(vpn)
             else:
                 r = rnd.random()
-                kind = K_ZERO if r < 0.1 else (K_RANDOM if r < 0.2 else K_TEXT)
+                kind = K_ZERO if r < 0.1 else (k_random if r < 0.2 else k_text)
                 w.out(0x200000 + vpn, Content(kind, rnd.randrange(300)))
                 out.add(vpn)
             if i % 1_000_000 == 0 and i:
@@ -662,10 +681,12 @@ def write_results(path: Path, info: dict, res: dict, command: str) -> None:
             "busy machine disturbs less than wall time.",
             "",
             f"Two processes compressing at once get {r['parallel_efficiency']} of twice the "
-            "throughput of one alone here (1.0 would be two free cores). With compress-ahead "
-            f"the replay stops the second process after {compress_ahead.CHECK_AFTER} swap-outs "
-            f"if fewer than {compress_ahead.MIN_SHARE:.0%} of them came from it (the column "
-            "says so).",
+            "throughput of one alone here (1.0 would be two free cores). The default (`auto`) "
+            f"probes {compress_ahead.PROBE_ROUNDS} rounds of inline against ahead batches and "
+            "keeps the faster (the column says which, and ahead's time per event over inline's "
+            "that the probe measured); with `on` the replay stops the second process after "
+            f"{compress_ahead.CHECK_AFTER} swap-outs if fewer than "
+            f"{compress_ahead.MIN_SHARE:.0%} of them came from it.",
             "",
             "| events | compressor | raw loop (s) | default (s) | **raw / default** | default chose | "
             "inline (s) | raw / inline | batch (s) | raw / batch | ahead (s) | raw / ahead | "

@@ -184,13 +184,16 @@ def synthesize(
     vpn_base: int = DEFAULT_VPN_BASE,
     pattern: str = "steady",
     peak: int | None = None,
+    pool: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SynthResult:
     """Write ``events`` events of the model above to ``writer``; returns what was written.
 
     ``peak`` (default half the working set) is the most pages swapped out at once; it is reached
     exactly when there are enough events (``peak_swapped`` in the result says). Raises ValueError
-    for bad parameters. ``progress(done)`` is called every 4096 events.
+    for bad parameters. ``progress(done)`` is called every 4096 events. ``pool`` writes text and
+    random pages as ``ptext:``/``prandom:`` (slices of precomputed pools) instead of
+    ``text:``/``random:``; the trace is otherwise the same event for event.
     """
     mix = dict(DEFAULT_MIX if mix is None else mix)
     if events < 0:
@@ -216,6 +219,7 @@ def synthesize(
     if not kinds:
         raise ValueError("the mix needs at least one kind with a weight above 0")
     ps = writer.page_size
+    prefix = "p" if pool else ""  # ptext:, prandom:
     files: list[Path] = []
     out_dir = os.path.dirname(os.path.abspath(writer.path))
     if "file" in kinds:
@@ -278,7 +282,7 @@ def synthesize(
         if name == "fill":
             return f"fill:0x{1 + int(rand() * 255):02x}"
         if name in ("text", "random"):
-            return f"{name}:{int(rand() * (1 << 48))}"
+            return f"{prefix}{name}:{int(rand() * (1 << 48))}"
         # a page keeps its place in its file, as memory copied from a file would
         if r not in page_file:
             fi = int(rand() * len(files))

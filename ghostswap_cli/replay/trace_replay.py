@@ -170,12 +170,17 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
         ahead = _start_compress_ahead(k, reader, options.compress_ahead)
         if ahead is not None:
             stack.enter_context(ahead)
-        # (None, None) from the iterator: compress inline (swap_out's defaults)
-        compressed = iter(ahead) if ahead is not None else itertools.repeat((None, None))
-        compress_all = _batch_compressor(k, ahead, options.batch_compress)
+        # (None, None) from the iterator: compress inline (swap_out's defaults); with a batch
+        # compressor or a second process, each batch gets its own
+        compressed = itertools.repeat((None, None))
+        compress_all = _batch_compressor(k, options.batch_compress)
         zero = mm.zero_page
+        inline = (None if compress_all is None else  # for ahead's inline phases
+                  lambda events: _compress_batch(compress_all, events, zero))
         for batch in _event_batches(reader, batch_size):
-            if compress_all is not None:
+            if ahead is not None:
+                compressed = ahead.batch(batch, inline)
+            elif compress_all is not None:
                 compressed = _compress_batch(compress_all, batch, zero)
             for op, vpn, page in batch:
                 if op == 0:
@@ -199,9 +204,7 @@ def replay_trace(k: Kernel, reader: TraceReader, options: ReplayOptions) -> Repl
                 k.commit()
     report.elapsed = time.perf_counter() - t0
     if ahead is not None:
-        report.compress_ahead = (f"on: {ahead.description}, {ahead.pages} pages compressed "
-                                 "there" + (f", stopped after {ahead.stopped_at} swap-outs (too "
-                                            "few came from it)" if ahead.stopped_at else ""))
+        report.compress_ahead = ahead.summary()
     if writer is not None and n % every:
         _timeline_row(writer, k, n, stats_before, before)
     if progress is not None:
@@ -268,14 +271,14 @@ def _start_compress_ahead(k: Kernel, reader: TraceReader, mode: str):
     c = k.zswap.current_compressor()
     return compress_ahead.CompressAhead(
         reader.path, allow_dirs=reader.allow_dirs, page_size=reader.page_size,
-        compressor=c.name, level=c.level,
+        compressor=c.name, level=c.level, probe=mode == "auto",
     )
 
 
-def _batch_compressor(k: Kernel, ahead, mode: str):
+def _batch_compressor(k: Kernel, mode: str):
     if mode not in ("auto", "off"):
         raise ValueError(f"batch_compress must be auto or off, not {mode!r}")
-    if ahead is not None or mode == "off" or not k.zswap.enabled:
+    if mode == "off" or not k.zswap.enabled:
         return None
     from ghostswap_cli.kernel.compressors import batch_compressor
 

@@ -22,7 +22,8 @@ write gives the page new contents of the page's kind.
 Contents follow ``mix`` (zero, fill, text, random; default the synthetic trace mix). A page keeps
 its kind; each write draws a seed from a small pool per kind (``CONTENT_SEEDS``), so a trace
 refers to at most a few thousand distinct pages and a real-kernel driver can hold them all, yet
-pages of one kind differ as real heap pages do.
+pages of one kind differ as real heap pages do. With ``pool``, text and random pages are
+``ptext:``/``prandom:`` slices of precomputed pools (codec/trace.py) instead of generated pages.
 
 Randomness is NumPy's PCG64 bit stream through ``Generator.random`` (uniform doubles), turned into
 draws by inverse CDFs written here, so a seed gives the same trace on every NumPy release.
@@ -35,7 +36,16 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ghostswap_cli.codec.trace import K_FILL, K_RANDOM, K_TEXT, K_ZERO, Content, TraceWriter
+from ghostswap_cli.codec.trace import (
+    K_FILL,
+    K_PRANDOM,
+    K_PTEXT,
+    K_RANDOM,
+    K_TEXT,
+    K_ZERO,
+    Content,
+    TraceWriter,
+)
 
 __all__ = (
     "WORKLOADS",
@@ -54,6 +64,7 @@ FILL_WORDS = (0xFFFFFFFFFFFFFFFF, 0x0101010101010101, 0xAAAAAAAAAAAAAAAA, 0x5A5A
               0x00000000DEADBEEF, 0x3F80000000000000, 0x8080808080808080, 0x0000FFFF0000FFFF)
 _KINDS = ("zero", "fill", "text", "random")
 _KIND_CODE = {"zero": K_ZERO, "fill": K_FILL, "text": K_TEXT, "random": K_RANDOM}
+_POOL_KIND_CODE = {**_KIND_CODE, "text": K_PTEXT, "random": K_PRANDOM}
 _CHUNK = 1 << 16
 
 
@@ -133,9 +144,11 @@ def workload_accesses(workload: str, pages: int, events: int, *, skew: float = 1
 def synthesize_workload(writer: TraceWriter, workload: str, *, pages: int, events: int,
                         skew: float = 1.0, write_ratio: float = 0.3, seed: int = 0,
                         mix: Mapping[str, float] | None = None, vpn_base: int = 0x7F0000000,
-                        rate: float = 100_000.0,
+                        rate: float = 100_000.0, pool: bool = False,
                         progress: Callable[[int], None] | None = None) -> WorkloadResult:
-    """Write ``workload`` to ``writer`` as read/write events with timestamps."""
+    """Write ``workload`` to ``writer`` as read/write events with timestamps. ``pool``: text and
+    random pages as ``ptext:``/``prandom:`` slices of precomputed pools (cheaper to replay),
+    with the same seeds, so the trace is otherwise the same event for event."""
     if not 0 <= write_ratio <= 1:
         raise ValueError("the write ratio must be between 0 and 1")
     if rate <= 0:
@@ -156,6 +169,7 @@ def synthesize_workload(writer: TraceWriter, workload: str, *, pages: int, event
     res = WorkloadResult(workload)
     counts = dict.fromkeys(kinds, 0)
     contents: dict[tuple[int, int], Content] = {}
+    codes = _POOL_KIND_CODE if pool else _KIND_CODE
     for start in range(0, events, _CHUNK):
         stop = min(events, start + _CHUNK)
         for i, p, w, u in zip(range(start, stop), idx[start:stop].tolist(), writes[start:stop].tolist(),
@@ -171,7 +185,7 @@ def synthesize_workload(writer: TraceWriter, workload: str, *, pages: int, event
                 v = FILL_WORDS[int(u * len(FILL_WORDS))]
             else:
                 v = int(u * CONTENT_SEEDS[kind])
-            key = (_KIND_CODE[kind], v)
+            key = (codes[kind], v)
             c = contents.get(key)
             if c is None:
                 c = contents[key] = Content(key[0], v)
