@@ -43,7 +43,11 @@ def test_bookkeeping_is_consistent(evs, ghost: int, real: list[int], pool: int, 
         states = [rec[0] for rec in m.pages.values()]
         assert (m.n_zero, m.n_zswap, m.n_disk, m.n_cache) == tuple(
             states.count(s) for s in (ZERO, ZSWAP, DISK, CACHE)), m.name
-        assert list(m.lru) == [v for v, rec in m.pages.items() if rec[0] == ZSWAP and v in m.lru]
+        in_zswap = [v for v, rec in m.pages.items() if rec[0] == ZSWAP and v in m.lru]
+        if m.writeback_failed:  # shrink_memcg_cb rotates an entry to the tail before it tries it
+            assert sorted(m.lru) == sorted(in_zswap), m.name
+        else:
+            assert list(m.lru) == in_zswap, m.name
         assert len(m.lru) == m.n_zswap
         assert m.zswap_bytes == sum(m.zlen.values()) and set(m.zlen) == set(m.lru), m.name
         assert 0 <= m.disk_pinned() <= m.disk_slots(), m.name
