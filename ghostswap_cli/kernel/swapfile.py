@@ -33,10 +33,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ghostswap_cli.codec.swap_header import ByteOrder, format_uuid, parse_swap_header
 from ghostswap_cli.errors import KernelError
 from ghostswap_cli.faults import fault_point
-from ghostswap_cli.kernel.backing import device_props, swapfile_extents
 from ghostswap_cli.kernel.cluster import SwapSlots
 from ghostswap_cli.uapi import (
     MAX_SWAP_BADPAGES,
@@ -50,6 +48,9 @@ from ghostswap_cli.uapi import (
     SWAP_SIGNATURE_SZ,
     SWP,
 )
+
+# the header parser and the backing-file probes are imported by swapon only: reading the
+# table (/proc/swaps, swapshow) must not pay for them
 
 if TYPE_CHECKING:
     from ghostswap_cli.kernel.machine import Kernel
@@ -210,6 +211,8 @@ def read_swap_header(k: Kernel, si: SwapInfoStruct, page: bytes, i_size: int, re
     The log lines are the kernel's, word for word. ``si.flags`` gains SWP_GHOST |
     SWP_SOLIDSTATE when the RFC's test applies.
     """
+    from ghostswap_cli.codec.swap_header import ByteOrder, parse_swap_header
+
     ps = k.page_size
     if page[ps - SWAP_SIGNATURE_SZ : ps] != SWAP_SIGNATURE:
         k.printk.pr_err("Unable to find swap-space signature")
@@ -335,6 +338,9 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
     si.max = maxpages
     si.pages = maxpages - 1
     si.label = header.label
+    from ghostswap_cli.codec.swap_header import format_uuid
+    from ghostswap_cli.kernel.backing import device_props, swapfile_extents
+
     si.uuid = format_uuid(header.sws_uuid) if any(header.sws_uuid) else ""
 
     # setup_swap_extents
