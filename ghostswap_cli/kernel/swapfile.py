@@ -55,6 +55,9 @@ from ghostswap_cli.uapi import (
 if TYPE_CHECKING:
     from ghostswap_cli.kernel.machine import Kernel
 
+_and = int.__and__
+_SWP_GHOST, _SWP_WRITEOK = int(SWP.SWP_GHOST), int(SWP.SWP_WRITEOK)
+
 __all__ = (
     "SwapInfoStruct",
     "read_swap_header",
@@ -114,13 +117,14 @@ class SwapInfoStruct:
     def inuse_pages(self) -> int:
         return self.slots.inuse_pages if self.slots is not None else self.inuse_pages_saved
 
+    # tested as plain ints: IntFlag's & builds a flag object, and the swap-out path asks per page
     @property
     def is_ghost(self) -> bool:
-        return bool(self.flags & SWP.SWP_GHOST)
+        return bool(_and(self.flags, _SWP_GHOST))
 
     @property
     def writeok(self) -> bool:
-        return bool(self.flags & SWP.SWP_WRITEOK)
+        return bool(_and(self.flags, _SWP_WRITEOK))
 
     @property
     def full(self) -> bool:
