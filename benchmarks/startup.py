@@ -10,6 +10,7 @@ usage: python -m benchmarks.startup [--work DIR]   (prints a Markdown section fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -24,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     info = machine_info()
     load0 = os.getloadavg()
-    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
-        res = _max_devices(Path(tmp))
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp, contextlib.redirect_stdout(sys.stderr):
+        res = _max_devices(Path(tmp))  # (its progress line to stderr: stdout is the section)
     load1 = os.getloadavg()
     print(f"## Start-up (issue #18)\n\n`python -m benchmarks.startup`. Machine: {info.get('cpu')}, "
           f"{info.get('cpus')} CPUs shared with other developers' jobs, load average "
