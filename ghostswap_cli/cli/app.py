@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -34,10 +33,11 @@ def default_state_dir() -> Path:
     return base / "ghostswap"
 
 
-@dataclasses.dataclass
 class App:
-    terminal: Terminal
-    state_dir: Path | None = None  # None: resolved lazily from the environment
+    # a plain class, not a dataclass: --help would import dataclasses for it alone
+    def __init__(self, terminal: Terminal, state_dir: Path | None = None) -> None:
+        self.terminal = terminal
+        self.state_dir = state_dir  # None: resolved lazily from the environment
 
     @property
     def state(self) -> Path:

@@ -25,12 +25,10 @@ from ghostswap_cli.cli.columns import (
     SWAPON_COLUMNS,
     Column,
     ColumnError,
-    cells,
     columns_help,
-    format_json,
-    format_table,
     parse_columns,
 )
+from ghostswap_cli.cli.listing import show_listing, summary_listing
 from ghostswap_cli.cli.mkswap import TerminalReport, UtilLinuxUsageError, write_text
 from ghostswap_cli.errors import ToolError
 
@@ -228,36 +226,6 @@ class Exclusive:
                 return "mutually exclusive arguments: " + " ".join(self.names[k] for k in group)
         return None
 
-
-# --------------------------------------------------------------------------------------------
-# the listing (also `ghostswap swapshow`)
-
-
-def show_listing(app: App, columns: Sequence[Column], *, in_bytes: bool, raw: bool,
-                 noheadings: bool, as_json: bool) -> str:
-    """``show_table()``: the text for the active areas, read without the writers' lock."""
-    from ghostswap_cli.userspace.swapon import read_swaps, show_rows
-
-    report = TerminalReport(app.terminal)
-    with app.guard(), app.kernel(write=False) as k:
-        entries = read_swaps(k, report)
-    rows = show_rows(entries, report)
-    data = cells(columns, rows, in_bytes)
-    if as_json:
-        return format_json(columns, data, in_bytes=in_bytes)
-    return format_table(columns, data, raw=raw, noheadings=noheadings)
-
-
-def summary_listing(app: App) -> str:
-    """``display_summary()`` (``-s``)."""
-    from ghostswap_cli.userspace.swapon import display_summary, read_swaps
-
-    with app.guard(), app.kernel(write=False) as k:
-        entries = read_swaps(k, TerminalReport(app.terminal))
-    return display_summary(entries)
-
-
-# --------------------------------------------------------------------------------------------
 
 _LONG_NAMES = {
     "all": "--all", "options": "--options", "summary": "--summary", "show": "--show",

@@ -19,8 +19,8 @@ from ghostswap_cli.cli.columns import (
     columns_help,
     parse_columns,
 )
+from ghostswap_cli.cli.listing import show_listing, summary_listing
 from ghostswap_cli.cli.mkswap import write_text
-from ghostswap_cli.cli.swapon import show_listing, summary_listing
 
 __all__ = ("swapshow",)
 

@@ -18,18 +18,7 @@ from pathlib import Path
 
 from ghostswap_cli.errors import StateError, StateIOError
 from ghostswap_cli.fsnames import to_db_text
-from ghostswap_cli.kernel.check import (
-    MAX_PTE_CHUNKS,
-    SWAP_INFO_COLUMNS,
-    check_params,
-    check_zswap_layout,
-    check_zswap_links,
-    decode_cluster_row,
-    decode_swap_info_row,
-    restore_slots,
-)
 from ghostswap_cli.kernel.cluster import LOC_COMMITTED, LOC_DISK, Cluster, SwapSlots
-from ghostswap_cli.kernel.mm import PTE_PRESENT
 from ghostswap_cli.kernel.params import (
     CONFIG_NAMES,
     MACHINE_PARAMS,
@@ -40,6 +29,7 @@ from ghostswap_cli.kernel.params import (
     resolve_machine,
 )
 from ghostswap_cli.kernel.printk import LOG_RING_LINES, LogLine, Printk
+from ghostswap_cli.kernel.records import SWAP_INFO_COLUMNS, check_params, decode_swap_info_row
 from ghostswap_cli.kernel.swapfile import SwapInfoStruct
 from ghostswap_cli.state.db import (
     POOL_NAME,
@@ -49,7 +39,7 @@ from ghostswap_cli.state.db import (
     printable,
     state_lock,
 )
-from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
 __all__ = ("Kernel", "open_kernel", "COUNTERS", "LATER_COUNTERS", "init_kernel", "state_corrupt")
 
@@ -58,6 +48,9 @@ def state_corrupt(path: Path, what: str) -> StateError:
     """A row or blob of the state cannot be what ghostswap wrote: say which, and the way out."""
     return StateError(f"{path}: {printable(what)}; run `ghostswap kernel fsck --repair`")
 
+
+_WRITEOK = int(SWP.SWP_WRITEOK)
+_and = int.__and__
 
 #: Counters beyond this size cannot have been counted: the row is corrupt.
 COUNTER_LIMIT = 1 << 62
@@ -205,6 +198,8 @@ class Kernel:
 
     def load_slots(self, si: SwapInfoStruct) -> SwapSlots:
         if si.slots is None:
+            from ghostswap_cli.kernel.check import decode_cluster_row, restore_slots
+
             clusters: dict[int, Cluster] = {}
             for idx, data in self.db.execute(
                 "SELECT idx, data FROM clusters WHERE type=?", (si.type,)
@@ -250,6 +245,7 @@ class Kernel:
     @property
     def zswap(self):
         if self._zswap is None:
+            from ghostswap_cli.kernel.check import check_zswap_layout, check_zswap_links
             from ghostswap_cli.kernel.zpool import pool_from_bytes
             from ghostswap_cli.kernel.zsmalloc import ZsPoolModel
             from ghostswap_cli.kernel.zswap import Zswap
@@ -292,6 +288,7 @@ class Kernel:
     @property
     def mm(self):
         if self._mm is None:
+            from ghostswap_cli.kernel.check import MAX_PTE_CHUNKS
             from ghostswap_cli.kernel.mm import MM
 
             mm = MM(self)
@@ -399,13 +396,16 @@ class Kernel:
         """Rows are rewritten at every commit; kept for symmetry with the kernel's locking."""
         self._avail_groups = None
 
+    # (the flag tested as a plain int: IntFlag's own & costs more than the rest of the sum,
+    # and reclaim asks for these at every scan)
     @property
     def total_swap_pages(self) -> int:
-        return sum(si.pages for si in self.active() if si.writeok)
+        return sum(si.pages for si in self.swap_info if si is not None and _and(si.flags, _WRITEOK))
 
     @property
     def nr_swap_pages(self) -> int:
-        return sum(si.pages - si.inuse_pages for si in self.active() if si.writeok)
+        return sum(si.pages - si.inuse_pages for si in self.swap_info
+                   if si is not None and _and(si.flags, _WRITEOK))
 
     def nr_real_swapfiles(self) -> int:
         """RFC: non-ghost areas on the available list (a full area is not on it)."""
@@ -563,6 +563,8 @@ class Kernel:
         if self._unreadable_dirty:
             keep = sorted(self._unreadable)[:1 << 20]
             if self._mm is not None:  # only pages still swapped out can be read back
+                from ghostswap_cli.kernel.mm import PTE_PRESENT
+
                 keep = [v for v in keep if self._mm.lookup(v)[0] not in (0, PTE_PRESENT)]
             db.put_blob("unreadable", array("Q", keep).tobytes())
             self._unreadable_dirty = False

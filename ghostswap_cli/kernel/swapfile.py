@@ -33,10 +33,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ghostswap_cli.codec.swap_header import ByteOrder, format_uuid, parse_swap_header
 from ghostswap_cli.errors import KernelError
 from ghostswap_cli.faults import fault_point
-from ghostswap_cli.kernel.backing import device_props, swapfile_extents
 from ghostswap_cli.kernel.cluster import SwapSlots
 from ghostswap_cli.uapi import (
     MAX_SWAP_BADPAGES,
@@ -51,8 +49,14 @@ from ghostswap_cli.uapi import (
     SWP,
 )
 
+# the header parser and the backing-file probes are imported by swapon only: reading the
+# table (/proc/swaps, swapshow) must not pay for them
+
 if TYPE_CHECKING:
     from ghostswap_cli.kernel.machine import Kernel
+
+_and = int.__and__
+_SWP_GHOST, _SWP_WRITEOK = int(SWP.SWP_GHOST), int(SWP.SWP_WRITEOK)
 
 __all__ = (
     "SwapInfoStruct",
@@ -113,13 +117,14 @@ class SwapInfoStruct:
     def inuse_pages(self) -> int:
         return self.slots.inuse_pages if self.slots is not None else self.inuse_pages_saved
 
+    # tested as plain ints: IntFlag's & builds a flag object, and the swap-out path asks per page
     @property
     def is_ghost(self) -> bool:
-        return bool(self.flags & SWP.SWP_GHOST)
+        return bool(_and(self.flags, _SWP_GHOST))
 
     @property
     def writeok(self) -> bool:
-        return bool(self.flags & SWP.SWP_WRITEOK)
+        return bool(_and(self.flags, _SWP_WRITEOK))
 
     @property
     def full(self) -> bool:
@@ -210,6 +215,8 @@ def read_swap_header(k: Kernel, si: SwapInfoStruct, page: bytes, i_size: int, re
     The log lines are the kernel's, word for word. ``si.flags`` gains SWP_GHOST |
     SWP_SOLIDSTATE when the RFC's test applies.
     """
+    from ghostswap_cli.codec.swap_header import ByteOrder, parse_swap_header
+
     ps = k.page_size
     if page[ps - SWAP_SIGNATURE_SZ : ps] != SWAP_SIGNATURE:
         k.printk.pr_err("Unable to find swap-space signature")
@@ -335,6 +342,9 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
     si.max = maxpages
     si.pages = maxpages - 1
     si.label = header.label
+    from ghostswap_cli.codec.swap_header import format_uuid
+    from ghostswap_cli.kernel.backing import device_props, swapfile_extents
+
     si.uuid = format_uuid(header.sws_uuid) if any(header.sws_uuid) else ""
 
     # setup_swap_extents

@@ -172,17 +172,56 @@ class Lruvec:
         self.nr_pages[lru] -= 1
 
     def isolate(self, lru: int, nr_to_scan: int) -> list[int]:
-        """``isolate_lru_folios``: up to ``nr_to_scan`` pages from the tail (the old end)."""
+        """``isolate_lru_folios``: up to ``nr_to_scan`` pages from the tail (the old end),
+        unlinked as one stretch (the isolated pages' own links are left stale, as delete
+        leaves them: nothing reads the links of a page off the LRU)."""
         h = self._heads[lru]
         prv = self.prev
         out = []
-        while len(out) < nr_to_scan:
-            page = prv[h]
-            if page == h:
-                break
-            self.delete(page)
+        page = prv[h]
+        while page != h and len(out) < nr_to_scan:
             out.append(page)
+            page = prv[page]
+        if out:
+            self.next[page] = h
+            prv[h] = page
+            flags = self.lru
+            for p in out:
+                flags[p] = NOT_ON_LRU
+            self.nr_pages[lru] -= len(out)
         return out
+
+    def add_all(self, pages: list[int], lru: int) -> None:
+        """``add`` of each of ``pages`` in turn (the last one ends up at the head)."""
+        if not pages:
+            return
+        h = self._heads[lru]
+        nxt, prv, flags = self.next, self.prev, self.lru
+        first = nxt[h]
+        for page in pages:
+            nxt[page] = first
+            prv[first] = page
+            flags[page] = lru
+            first = page
+        nxt[h] = first
+        prv[first] = h
+        self.nr_pages[lru] += len(pages)
+
+    def add_tail_all(self, pages: list[int], lru: int) -> None:
+        """``add_tail`` of each of ``pages`` in turn (the last one ends up at the tail)."""
+        if not pages:
+            return
+        h = self._heads[lru]
+        nxt, prv, flags = self.next, self.prev, self.lru
+        last = prv[h]
+        for page in pages:
+            prv[page] = last
+            nxt[last] = page
+            flags[page] = lru
+            last = page
+        prv[h] = last
+        nxt[last] = h
+        self.nr_pages[lru] += len(pages)
 
     def pages(self, lru: int) -> list[int]:
         """The pages of ``lru`` from head to tail (for tests and reports)."""
@@ -257,19 +296,25 @@ def shrink_active_list(lruvec: Lruvec, nr_to_scan: int) -> None:
     for page in batch:
         young[page] = 0  # folio_referenced() clears the young bits; anon is deactivated anyway
         ws[page] = 1
-        lruvec.add(page, LRU_INACTIVE_ANON)
+    lruvec.add_all(batch, LRU_INACTIVE_ANON)
     ev = lruvec.events
     ev["pgrefill"] += len(batch)
     ev["pgdeactivate"] += len(batch)
 
 
 def shrink_inactive_list(lruvec: Lruvec, nr_to_scan: int, owner: PageOwner) -> int:
+    """One batch through ``shrink_folio_list``. The pages kept or activated go back to their
+    lists after the batch, in the order they were decided (as the kernel's putback), which
+    leaves the lists as adding each at once would: nothing in between reads them."""
     batch = lruvec.isolate(LRU_INACTIVE_ANON, nr_to_scan)
     ev = lruvec.events
     ev["pgscan_direct"] += len(batch)
     ev["pgscan_anon"] += len(batch)
     young, referenced = lruvec.young, lruvec.referenced
+    pageout, free_folio = owner.pageout, owner.free_folio
     reclaimed = pageout_count = 0
+    keep: list[int] = []
+    activate: list[int] = []
     rotate: list[int] = []
     for page in batch:
         # folio_check_references
@@ -280,33 +325,33 @@ def shrink_inactive_list(lruvec: Lruvec, nr_to_scan: int, owner: PageOwner) -> i
             young[page] = 0
             referenced[page] = 1
             if referenced_folio:
-                _activate(lruvec, page)
+                activate.append(page)
+                # move_folios_to_lru ages for active folios (in this order among the evictions)
+                workingset_age_nonresident(lruvec, 1)
             else:
-                lruvec.add(page, LRU_INACTIVE_ANON)  # FOLIOREF_KEEP
+                keep.append(page)  # FOLIOREF_KEEP
             continue
-        outcome = owner.pageout(page)
+        outcome = pageout(page)
         if outcome in (PAGEOUT_FREED, PAGEOUT_CLEAN):
             if outcome == PAGEOUT_FREED:
                 pageout_count += 1
-            owner.free_folio(page, workingset_eviction(lruvec, page))
+            free_folio(page, workingset_eviction(lruvec, page))
             reclaimed += 1
         elif outcome == PAGEOUT_WRITEBACK:
             pageout_count += 1
             rotate.append(page)
         else:
-            _activate(lruvec, page)
-    for page in rotate:  # the write completed: folio_rotate_reclaimable
-        lruvec.add_tail(page, LRU_INACTIVE_ANON)
+            activate.append(page)
+            workingset_age_nonresident(lruvec, 1)
+    lruvec.add_all(keep, LRU_INACTIVE_ANON)
+    lruvec.add_all(activate, LRU_ACTIVE_ANON)
+    if activate:
+        ev["pgactivate"] += len(activate)
+    lruvec.add_tail_all(rotate, LRU_INACTIVE_ANON)  # the write completed: folio_rotate_reclaimable
     ev["pgsteal_direct"] += reclaimed
     ev["pgsteal_anon"] += reclaimed
     lruvec.lru_note_cost(pageout_count)
     return reclaimed
-
-
-def _activate(lruvec: Lruvec, page: int) -> None:
-    lruvec.add(page, LRU_ACTIVE_ANON)
-    lruvec.events["pgactivate"] += 1
-    workingset_age_nonresident(lruvec, 1)  # move_folios_to_lru ages for active folios
 
 
 def get_scan_count(lruvec: Lruvec, sc: ScanControl, owner: PageOwner) -> list[int]:

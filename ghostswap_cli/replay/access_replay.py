@@ -115,6 +115,7 @@ class AccessOptions:
     timeline_every: int = 10_000
     progress: Callable[[int, int], None] | None = None
     samples: int = 200  # points kept for the curve of memory use in the report
+    bulk: bool = True  # binary traces: runs of resident hits in one NumPy step (same results)
 
 
 @dataclasses.dataclass
@@ -687,6 +688,7 @@ class _Timeline:
 
 
 _NEVER = 1 << 66
+_BLOCK = 256  # records decoded to lists at a time for the one-at-a-time walk of a binary trace
 
 
 def _run(proc: AccessProcess, reader: TraceReader, options: AccessOptions, report: AccessReport) -> None:
@@ -767,14 +769,18 @@ def _reader_error(reader: TraceReader, fallback: str) -> TraceError:
 
 def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions,
                 report: AccessReport) -> None:
-    """The same replay as :func:`_run`, decoding a binary trace's words in place: a resident hit
-    is a head word, a dict lookup and one bytearray store, with no tuple or Content built. Any
-    record it does not expect (swap events, bad codes, timestamps going back, a cut-off end)
-    hands over to the checking reader for the error. The per-access steps repeat :func:`_run`'s
-    inline, on purpose (a call per access would halve the hit rate); the tests replay one trace
-    both ways and compare every counter."""
+    """The same replay as :func:`_run`, over a binary trace decoded a chunk at a time
+    (:class:`~ghostswap_cli.replay.access_bulk.Chunk`): a resident hit is a list read, a dict
+    lookup and one bytearray store, with no tuple or Content built, and runs of resident hits
+    are applied in one NumPy step (:class:`~ghostswap_cli.replay.access_bulk.BulkHits`, unless
+    ``options.bulk`` is off). Any record it does not expect (swap events, bad codes, timestamps
+    going back, a cut-off end) hands over to the checking reader for the error. The per-access
+    steps repeat :func:`_run`'s inline, on purpose (a call per access would halve the hit rate);
+    the tests replay one trace both ways, and with and without bulk runs, and compare every
+    counter."""
 
     from ghostswap_cli.codec import trace as tc
+    from ghostswap_cli.replay.access_bulk import BulkHits, Chunk
 
     index = proc.index
     state = proc.state
@@ -794,6 +800,9 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
     tl = _Timeline(proc, report, options, reader)
     pr_bytes, pr_every = options.memory_reclaim, int(options.reclaim_every_s * 1e9)
     next_pr = pr_every if pr_bytes and pr_every else _NEVER
+    bulk = BulkHits(state, young, content, (RES, SC, SCD), (RES, SCD))
+    # resident hits in a row replayed one at a time, and how many make a bulk run worth trying
+    streak, bulk_after = 0, bulk.after if options.bulk else _NEVER
     reads = writes = frees = n = 0
     first_t = None
     last_t = 0
@@ -803,17 +812,30 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
         if carry:
             carry.extend(words)
             words, carry = carry, array("Q")
-        nw = len(words)
-        i = 0
-        while i < nw:
-            w = words[i]
+        ch = Chunk(words, pw, index, seed_cids, zero_cid, last_t)
+        nrec = ch.n
+        h = b = bend = 0
+        while h < nrec:
+            if h >= bend:  # the next records as lists, for the one-at-a-time walk below
+                b, bend = h, min(h + _BLOCK, nrec)
+                heads, words1, values = ch.block(b, bend - b)
+            if streak >= bulk_after:
+                end = min(nrec, h + tl.next_mark - n)
+                f, nr, first_t, last_t = bulk.run(ch, h, end, first_t, last_t, next_pr)
+                bulk_after = bulk.after
+                streak = bulk_after if h + f == end else 0  # go on after a timeline row
+                if f:
+                    h += f
+                    n += f
+                    reads += nr
+                    writes += f - nr
+                    if n >= tl.next_mark:
+                        tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None else 0.0)
+                    continue
+            w = heads[h - b]
             code = w >> 52
-            j = i + 1
             if code & 1:
-                if j >= nw:
-                    break
-                t = words[j]
-                j += 1
+                t = words1[h - b]
                 code ^= 1
                 if t < last_t:
                     raise _reader_error(reader, "timestamp goes back")
@@ -824,65 +846,67 @@ def _run_binary(proc: AccessProcess, reader: TraceReader, options: AccessOptions
                     next_pr += pr_every
                     proc.memory_reclaim(pr_bytes)
             if code == C_READ:
-                i = j
                 vpn = w & mask
+                h += 1
                 p = index.get(vpn)
                 if p is None:
                     p = page_index(vpn)
+                    ch.new_page(vpn, p)
                 reads += 1
                 st = state[p]
                 if st in (RES, SC, SCD):
                     young[p] = 1
-                elif not fault(p, False, -1):
-                    oom = True
-                    break
+                    streak += 1
+                else:
+                    streak = 0
+                    if not fault(p, False, -1):
+                        oom = True
+                        break
             else:
                 if code == C_W_ZERO:
                     cid = zero_cid
                 elif code == C_FREE:
-                    i = j
                     frees += 1
                     p = index.get(w & mask)
+                    h += 1
                     if p is not None:
                         proc.free(p)
                     continue
                 elif code in seeded:
-                    if j >= nw:
-                        break
-                    value = words[j]
-                    j += 1
+                    value = values[h - b]
                     key = code << 64 | value
                     cid = seed_cids.get(key)
                     if cid is None:
                         cid = seed_cids[key] = proc.content_id(Content(seeded[code], value))
+                        ch.new_content(key, cid)
                 elif code == C_W_RAW:
-                    if j + pw > nw:
-                        break
-                    page = words[j : j + pw].tobytes()
-                    j += pw
-                    c = reader_content_raw(page)
-                    cid = proc.content_id(c)
+                    j = int(ch.heads[h]) + 1 + (w >> 52 & 1)
+                    cid = proc.content_id(reader_content_raw(words[j : j + pw].tobytes()))
                 else:
                     raise _reader_error(reader, f"bad record code {code:#x}")
-                i = j
                 vpn = w & mask
+                h += 1
                 p = index.get(vpn)
                 if p is None:
                     p = page_index(vpn)
+                    ch.new_page(vpn, p)
                 writes += 1
                 st = state[p]
                 if st in (RES, SCD):
                     young[p] = 1
                     content[p] = cid
-                elif not fault(p, True, cid):
-                    oom = True
-                    break
+                    streak += 1
+                else:
+                    streak = 0
+                    if not fault(p, True, cid):
+                        oom = True
+                        break
             n += 1
             if n >= tl.next_mark:
                 tl.mark(n, (last_t - first_t) / 1e9 if first_t is not None else 0.0)
         if oom:
             break
-        carry = words[i:] if i < nw else array("Q")
+        carry = words[ch.rest:] if ch.rest < len(words) else array("Q")
     else:
         if carry:
             raise _reader_error(reader, "truncated record")
