@@ -115,6 +115,66 @@ def replay_peak(tree: Path, d: Path, trace: Path, pages: int, kind: str) -> dict
     return out
 
 
+ACCOUNT = """\
+import json, sys, tracemalloc
+from pathlib import Path
+from ghostswap_cli.codec.trace import open_trace
+from ghostswap_cli.kernel.machine import open_kernel
+from ghostswap_cli.replay.trace_replay import ReplayOptions, replay_trace
+state, trace = Path(sys.argv[1]), sys.argv[2]
+with open_trace(trace) as reader, open_kernel(state) as k:
+    k.load_all()
+    _ = k.zswap
+    tracemalloc.start(1)
+    base = tracemalloc.take_snapshot()
+    start = tracemalloc.get_traced_memory()[0]
+    replay_trace(k, reader, ReplayOptions(compress_ahead="off"))
+    held = tracemalloc.get_traced_memory()[0]
+    snap = tracemalloc.take_snapshot()
+    tracemalloc.reset_peak()
+    k.save()
+    commit = tracemalloc.get_traced_memory()[1] - held
+    lines = {}
+    for st in snap.compare_to(base, "filename"):
+        name = st.traceback[0].filename.split("ghostswap_cli/")[-1]
+        lines[name] = lines.get(name, 0) + st.size_diff
+print(json.dumps({"held": held - start, "commit": commit, "by_file": lines}))
+"""
+
+# where the traced bytes of a replay are, by the file that allocated them
+STRUCTURES = (
+    ("kernel/mm.py", "page table (PTE + CRC32, 512-entry pages)"),
+    ("kernel/cluster.py", "swap slots (swap_map, loc, ref, 512-slot clusters)"),
+    ("kernel/zswap.py", "zswap entry arrays"),
+    ("kernel/machine.py", "slots written to disk, until the commit"),
+    ("kernel/arena.py", "pool arena bookkeeping"),
+    ("codec/trace.py", "trace reader (its page caches, the batch in hand)"),
+)
+
+
+def account(tree: Path, d: Path, trace: Path, pages: int, kind: str) -> None:
+    """Where the bytes go: tracemalloc in one process, by the module that allocated them."""
+    state, swapfile = d / "state", d / "big.swap"
+    shutil.rmtree(state, ignore_errors=True)
+    swapfile.unlink(missing_ok=True)
+    run(tree, SETUP, str(state), str(swapfile), str((pages + 1024) * 4096 + 4096),
+        "N" if kind == "zero" else "Y")
+    got = json.loads(run(tree, ACCOUNT, str(state), str(trace)).stdout)
+    shutil.rmtree(state, ignore_errors=True)
+    swapfile.unlink(missing_ok=True)
+    by_file = got["by_file"]
+    print(f"  {kind}, {pages} pages, traced by tracemalloc (bytes per page):")
+    rest = got["held"]
+    for path, what in STRUCTURES:
+        size = sum(v for k, v in by_file.items() if k.endswith(path))
+        rest -= size
+        if abs(size) >= pages / 20:
+            print(f"    {size / pages:6.1f}  {what}")
+    print(f"    {rest / pages:6.1f}  the rest")
+    print(f"    {got['held'] / pages:6.1f}  held after the replay; the commit's peak above it "
+          f"{got['commit'] / pages:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=10_000_000, help="zero and fill pages")
@@ -124,6 +184,8 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=1, help="VPN step between pages")
     ap.add_argument("--against", type=Path, help="another tree to measure the same way")
     ap.add_argument("--dir", type=Path, help="where to put traces and state (default: a temp dir)")
+    ap.add_argument("--account", action="store_true",
+                    help="also say where the bytes go (tracemalloc, by module; slower)")
     args = ap.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average at start "
@@ -147,6 +209,8 @@ def main() -> None:
                       f"{got['peak_kib'] / 1024:.0f} MiB (1-page trace "
                       f"{base['peak_kib'] / 1024:.0f} MiB), {per:.1f} bytes per page{extra}, "
                       f"{got['seconds']:.1f} s", flush=True)
+                if args.account:
+                    account(tree, d, big, pages, kind)
             big.unlink()
     print("# load average at end " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 

@@ -100,11 +100,9 @@ def _trace(path: Path, pages: int) -> None:
 
 
 def _peak_rss_kib(trace: Path) -> int:
-    code = ("import sys; from ghostswap_cli.cli import main\n"
+    code = ("import resource, sys; from ghostswap_cli.cli import main\n"
             "try:\n    main(['trace', 'info', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
-            # VmHWM, not ru_maxrss: a child's ru_maxrss starts from the peak of the process that
-        # forked it (exec keeps it), so a big parent would hide what the command itself used
-        "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)")
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", code, str(trace)], capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300, check=True)
     return int(r.stderr.split()[-1])
