@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CODE = ("import resource, sys; from ghostswap_cli.cli import main\n"
+CODE = ("import sys; from ghostswap_cli.cli import main\n"
         "try:\n    main(['trace', 'info', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+        # VmHWM, not ru_maxrss: a child's ru_maxrss starts from the peak of the process that
+    # forked it (exec keeps it), so a big parent would hide what the command itself used
+    "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)")
 
 
 def write_trace(path: Path, pages: int) -> None:

@@ -128,7 +128,8 @@ class Kernel:
         self.swap_info: list[SwapInfoStruct | None] = []
         self.boot_time = time.time()
         self.printk = Printk(self.boot_time)
-        self.new_disk_slots: list[int] = []
+        # swap entries written to disk since the last commit: one word each, no int objects
+        self.new_disk_slots = array("Q")
         self._removed_types: set[int] = set()
         self._avail_groups: list[list] | None = None
         self._mm = None
@@ -388,9 +389,8 @@ class Kernel:
             self.swap_info.pop()
         self._removed_types.add(si.type)
         self._avail_groups = None
-        self.new_disk_slots = [
-            s for s in self.new_disk_slots if s >> SWP_TYPE_SHIFT != si.type
-        ]
+        self.new_disk_slots = array("Q", (
+            s for s in self.new_disk_slots if s >> SWP_TYPE_SHIFT != si.type))
 
     def mark_dirty(self, si: SwapInfoStruct) -> None:
         """Rows are rewritten at every commit; kept for symmetry with the kernel's locking."""
@@ -515,10 +515,12 @@ class Kernel:
                     )
                     slots.dropped.clear()
                 if slots.dirty:
+                    # rows are generated as SQLite takes them: a list of every dirty record
+                    # would double the memory of a replay's state at its commit
                     db.executemany(
                         "INSERT OR REPLACE INTO clusters(type, idx, data) VALUES (?, ?, ?)",
-                        [(si.type, idx, slots.clusters[idx].to_bytes()) for idx in slots.dirty
-                         if idx in slots.clusters],
+                        ((si.type, idx, slots.clusters[idx].to_bytes()) for idx in slots.dirty
+                         if idx in slots.clusters),
                     )
                     slots.dirty.clear()
                 db.put_blob(f"slots.{si.type}", slots.state_bytes())
@@ -537,15 +539,18 @@ class Kernel:
         self._removed_types.clear()
         if self._mm is not None:
             mm = self._mm
-            rows, gone = [], []
-            for key in mm.dirty:
-                data = mm.chunk_bytes(key)
-                if data is None:
-                    gone.append((key,))
-                    del mm.table[key]
-                else:
-                    rows.append((key, data))
-            db.executemany("INSERT OR REPLACE INTO ptes(chunk, data) VALUES (?, ?)", rows)
+            gone: list[tuple[int]] = []
+
+            def pte_rows() -> Iterator[tuple[int, bytes]]:
+                for key in mm.dirty:
+                    data = mm.chunk_bytes(key)
+                    if data is None:
+                        gone.append((key,))
+                        del mm.table[key]
+                    else:
+                        yield key, data
+
+            db.executemany("INSERT OR REPLACE INTO ptes(chunk, data) VALUES (?, ?)", pte_rows())
             db.executemany("DELETE FROM ptes WHERE chunk=?", gone)
             mm.dirty.clear()
             self.counters["nr_present_pages"] = mm.present_pages
@@ -553,7 +558,7 @@ class Kernel:
             z = self._zswap
             db.executemany(
                 "INSERT OR REPLACE INTO zswap_entries(chunk, data) VALUES (?, ?)",
-                [(chunk, z.chunk_bytes(chunk)) for chunk in sorted(z.dirty)],
+                ((chunk, z.chunk_bytes(chunk)) for chunk in sorted(z.dirty)),
             )
             z.dirty.clear()
             db.put_blob("zswap.model", z.model.to_bytes())
@@ -611,7 +616,7 @@ class Kernel:
             if c is not None and c.loc[offset % SWAPFILE_CLUSTER] == LOC_DISK:
                 c.loc[offset % SWAPFILE_CLUSTER] = LOC_DISK | LOC_COMMITTED
                 si.slots.dirty.add(c.idx)
-        self.new_disk_slots.clear()
+        del self.new_disk_slots[:]
 
     def commit(self) -> None:
         """A checkpoint in the middle of a long command (``replay --commit-every``)."""
