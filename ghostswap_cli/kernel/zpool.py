@@ -74,6 +74,10 @@ from ghostswap_cli.kernel.zsmalloc import (
     _class_tables,
 )
 
+# an empty object map, compressed once: zlib's deflate state is about 270 KB, more than the
+# rest of a small pool's commit
+_EMPTY_KEYS = zlib.compress(b"", 1)
+
 __all__ = (
     "ZsPool",
     "Zbud",
@@ -439,7 +443,7 @@ class ZsPool(_PagePool):
                     groups.append(g)
         keys = self._body_keys()
         body = (_pack(zids) + _pack(classes) + _pack(inuse) + bytes(groups)
-                + zlib.compress(keys, 1))
+                + (zlib.compress(keys, 1) if keys else _EMPTY_KEYS))
         return self._header(self.pool_pages, len(zids), body, len(keys) // 4) + body
 
     @classmethod
@@ -612,7 +616,7 @@ class _BuddyPool(_PagePool):
         chunk_vals = array("i", (self._chunks_of[k] for k in chunk_keys))
         body = (struct.pack("<IIII", n, len(order), len(chunk_keys), self._headless)
                 + _pack(self._used) + _pack(self._count) + _pack(order) + _pack(chunk_keys)
-                + _pack(chunk_vals) + zlib.compress(keys, 1))
+                + _pack(chunk_vals) + (zlib.compress(keys, 1) if keys else _EMPTY_KEYS))
         return self._header(self.pool_pages, n, body, len(keys) // 4) + body
 
     @classmethod
