@@ -64,6 +64,7 @@ import struct
 import zlib
 from array import array
 from collections import OrderedDict
+from collections.abc import Iterator
 
 from ghostswap_cli.errors import StateError
 from ghostswap_cli.kernel.zsmalloc import (
@@ -77,6 +78,9 @@ from ghostswap_cli.kernel.zsmalloc import (
 # an empty object map, compressed once: zlib's deflate state is about 270 KB, more than the
 # rest of a small pool's commit
 _EMPTY_KEYS = zlib.compress(b"", 1)
+
+#: no zspage: the end of a fullness list, an empty list's head
+_NIL = 0xFFFFFFFF
 
 __all__ = (
     "ZsPool",
@@ -179,11 +183,20 @@ class ZsPool(_PagePool):
         self.full_group = 3 if self.legacy else 11
         self._alloc_order = (2, 1) if self.legacy else tuple(range(10, 0, -1))
         self._src_order = (1, 2) if self.legacy else tuple(range(1, 11))
-        self._lists: dict[int, list[OrderedDict[int, None]]] = {}
+        # The fullness lists are intrusive doubly-linked lists through flat arrays indexed by
+        # zspage id (the kernel's zspage->list): 8 bytes a zspage where an OrderedDict entry
+        # cost over 100 (#18). Head of list (class c, group g): _heads[c * _ngroups + g].
+        # A zspage is on a list exactly when its _zs_group is not 0 (ZS_EMPTY/_RATIO_0 zspages
+        # are freed at once, isolated ones are off every list).
+        self._ngroups = self.full_group + 1
+        self._heads = array("I", [_NIL]) * (self.nr_classes * self._ngroups)
+        self._listed = array("I", bytes(4 * self.nr_classes))  # zspages on the class's lists
         self._zs_class = array("H")
         self._zs_inuse = array("I")
         self._zs_group = array("B")
-        self._free_ids: list[int] = []
+        self._zs_prev = array("I")
+        self._zs_next = array("I")
+        self._free_ids = array("I")  # popped from the end: the last freed id is reused first
         #: pages freed by compaction (``zs_pool_stats.pages_compacted``), this process only
         self.pages_compacted = 0
 
@@ -224,21 +237,47 @@ class ZsPool(_PagePool):
             return 1 if inuse <= 3 * opz // 4 else 2
         return (100 * inuse // opz) // 10 + 1
 
-    def _class_lists(self, c: int) -> list[OrderedDict[int, None]]:
-        lists = self._lists.get(c)
-        if lists is None:
-            lists = self._lists[c] = [OrderedDict() for _ in range(self.full_group + 1)]
-        return lists
+    def _walk(self, c: int, g: int) -> Iterator[int]:
+        """The zspages on list (``c``, ``g``), head first."""
+        zid = self._heads[c * self._ngroups + g]
+        nxt = self._zs_next
+        while zid != _NIL:
+            yield zid
+            zid = nxt[zid]
 
-    def _insert(self, lists: list[OrderedDict[int, None]], group: int, zid: int) -> None:
+    def _insert(self, c: int, group: int, zid: int) -> None:
         """``insert_zspage``: at the head; in 6.1 behind the head when emptier than it."""
-        od = lists[group]
-        head = next(iter(od), None) if self.legacy else None
-        od[zid] = None
-        od.move_to_end(zid, last=False)
-        if head is not None and self._zs_inuse[zid] < self._zs_inuse[head]:
-            od.move_to_end(head, last=False)
+        heads, prv, nxt = self._heads, self._zs_prev, self._zs_next
+        i = c * self._ngroups + group
+        head = heads[i]
+        if self.legacy and head != _NIL and self._zs_inuse[zid] < self._zs_inuse[head]:
+            after = nxt[head]
+            prv[zid] = head
+            nxt[zid] = after
+            nxt[head] = zid
+            if after != _NIL:
+                prv[after] = zid
+        else:
+            prv[zid] = _NIL
+            nxt[zid] = head
+            if head != _NIL:
+                prv[head] = zid
+            heads[i] = zid
         self._zs_group[zid] = group
+        self._listed[c] += 1
+
+    def _unlink(self, c: int, zid: int) -> None:
+        """``remove_zspage``: off the list of its group (which must not be 0)."""
+        prv, nxt = self._zs_prev, self._zs_next
+        p, n = prv[zid], nxt[zid]
+        if p != _NIL:
+            nxt[p] = n
+        else:
+            self._heads[c * self._ngroups + self._zs_group[zid]] = n
+        if n != _NIL:
+            prv[n] = p
+        self._zs_group[zid] = 0
+        self._listed[c] -= 1
 
     def _new_zspage(self, c: int) -> int:
         if self._free_ids:
@@ -248,9 +287,13 @@ class ZsPool(_PagePool):
             self._zs_group[zid] = 0
         else:
             zid = len(self._zs_class)
+            if zid >= _NIL:  # pragma: no cover - 2**32 zspages
+                raise MemoryError("zsmalloc: zspage ids exhausted")
             self._zs_class.append(c)
             self._zs_inuse.append(0)
             self._zs_group.append(0)
+            self._zs_prev.append(_NIL)
+            self._zs_next.append(_NIL)
         self.pool_pages += self._ppz[c]
         return zid
 
@@ -259,17 +302,14 @@ class ZsPool(_PagePool):
         self._zs_group[zid] = 0
         self._free_ids.append(zid)
 
-    def _refile(self, lists: list[OrderedDict[int, None]], zid: int, inuse: int, opz: int) -> None:
+    def _refile(self, c: int, zid: int, inuse: int, opz: int) -> None:
         """``fix_fullness_group``: move the zspage only when its group changed."""
         new = self._group(inuse, opz)
-        old = self._zs_group[zid]
-        if new != old:
-            if old:
-                del lists[old][zid]
+        if new != self._zs_group[zid]:
+            if self._zs_group[zid]:
+                self._unlink(c, zid)
             if new:
-                self._insert(lists, new, zid)
-            else:
-                self._zs_group[zid] = 0
+                self._insert(c, new, zid)
 
     # -- hot path ------------------------------------------------------------------------------
     def obj_store(self, length: int, key: int = 0) -> int:
@@ -279,14 +319,14 @@ class ZsPool(_PagePool):
         if length <= 0:
             return -errno.EINVAL
         c = self._lookup[length]
-        lists = self._lists.get(c) or self._class_lists(c)
-        zid = -1
+        heads = self._heads
+        base = c * self._ngroups
+        zid = _NIL
         for g in self._alloc_order:  # find_get_zspage
-            od = lists[g]
-            if od:
-                zid = next(iter(od))
+            zid = heads[base + g]
+            if zid != _NIL:
                 break
-        if zid < 0:
+        if zid == _NIL:
             zid = self._new_zspage(c)
         inuse = self._zs_inuse[zid] + 1
         self._zs_inuse[zid] = inuse
@@ -294,7 +334,7 @@ class ZsPool(_PagePool):
         # fix_fullness_group, with the common case (the group stays) inline
         old = self._zs_group[zid]
         if inuse == opz or old == 0 or self._group(inuse, opz) != old:
-            self._refile(lists, zid, inuse, opz)
+            self._refile(c, zid, inuse, opz)
         self._objs[c] += 1
         self._stored += 1
         self._remember(key, zid)
@@ -304,26 +344,25 @@ class ZsPool(_PagePool):
         """``zs_free()``: the object leaves its zspage; an empty zspage is freed at once."""
         if not 0 <= class_index < self.nr_classes or self._objs[class_index] <= 0:
             raise ValueError(f"zsmalloc class {class_index} has no object to free")
-        lists = self._class_lists(class_index)
         zid = self._forget(key)
         if zid < 0 or self._zs_class[zid] != class_index or not self._zs_inuse[zid]:
-            zid = self._emptiest(lists)
+            zid = self._emptiest(class_index)
         inuse = self._zs_inuse[zid] - 1
         self._zs_inuse[zid] = inuse
         self._objs[class_index] -= 1
         self._stored -= 1
         if inuse == 0:
-            old = self._zs_group[zid]
-            if old:
-                del lists[old][zid]
+            if self._zs_group[zid]:
+                self._unlink(class_index, zid)
             self._free_zspage(class_index, zid)
         else:
-            self._refile(lists, zid, inuse, self._opz[class_index])
+            self._refile(class_index, zid, inuse, self._opz[class_index])
 
-    def _emptiest(self, lists: list[OrderedDict[int, None]]) -> int:
+    def _emptiest(self, c: int) -> int:
+        base = c * self._ngroups
         for g in (*self._src_order, self.full_group):
-            if lists[g]:
-                return next(iter(lists[g]))
+            if self._heads[base + g] != _NIL:
+                return self._heads[base + g]
         raise ValueError("zsmalloc class has no zspage")  # pragma: no cover - objs > 0
 
     # -- compaction ----------------------------------------------------------------------------
@@ -332,7 +371,7 @@ class ZsPool(_PagePool):
         opz = self._opz[c]
         if not opz:
             return 0
-        allocated = sum(len(od) for od in self._lists.get(c, ())) * opz
+        allocated = self._listed[c] * opz
         return (allocated - self._objs[c]) // opz * self._ppz[c]
 
     def compact(self) -> int:
@@ -344,20 +383,21 @@ class ZsPool(_PagePool):
             if pid:
                 keys.setdefault(pid - 1, []).append(key)
         freed = 0
-        for c in sorted(self._lists, reverse=True):
+        for c in range(self.nr_classes - 1, -1, -1):
+            if not self._listed[c]:
+                continue
             freed += (self._compact_class_6_1 if self.legacy else self._compact_class)(c, keys)
         self.pages_compacted += freed
         return freed
 
-    def _isolate(self, lists: list[OrderedDict[int, None]], order: tuple[int, ...]) -> int:
+    def _isolate(self, c: int, order: tuple[int, ...]) -> int:
         """``isolate_src_zspage``/``isolate_dst_zspage``: the head of the first non-empty list
         of ``order``, taken off its list (-1: none)."""
+        base = c * self._ngroups
         for g in order:
-            od = lists[g]
-            if od:
-                zid = next(iter(od))
-                del od[zid]
-                self._zs_group[zid] = 0
+            zid = self._heads[base + g]
+            if zid != _NIL:
+                self._unlink(c, zid)
                 return zid
         return -1
 
@@ -376,11 +416,10 @@ class ZsPool(_PagePool):
     def _putback(self, c: int, zid: int) -> int:
         """``putback_zspage``: onto the list of its group; an empty zspage is freed (its pages
         returned). Returns the pages freed."""
-        lists = self._lists[c]
         if self._zs_inuse[zid] == 0:
             self._free_zspage(c, zid)
             return self._ppz[c]
-        self._insert(lists, self._group(self._zs_inuse[zid], self._opz[c]), zid)
+        self._insert(c, self._group(self._zs_inuse[zid], self._opz[c]), zid)
         return 0
 
     def _compact_class(self, c: int, keys: dict[int, list[int]]) -> int:
@@ -389,15 +428,14 @@ class ZsPool(_PagePool):
         then sources from the emptiest (``_10`` up) move into it until it is full; each source
         goes back on its list, or is freed when empty. Stops when ``zs_can_compact`` says no
         zspage's worth of slots is free, or no source or destination is left."""
-        lists = self._lists[c]
         freed = 0
         dst = -1
         while self.can_compact(c):
             if dst < 0:
-                dst = self._isolate(lists, self._alloc_order)
+                dst = self._isolate(c, self._alloc_order)
                 if dst < 0:
                     break
-            src = self._isolate(lists, self._src_order)
+            src = self._isolate(c, self._src_order)
             if src < 0:
                 break
             self._migrate(c, src, dst, keys)
@@ -413,14 +451,13 @@ class ZsPool(_PagePool):
         """6.1 (``__zs_compact`` before 6.4): a source first, the head of ``ZS_ALMOST_EMPTY``
         (then ``ZS_ALMOST_FULL``), emptied into destinations from ``ZS_ALMOST_FULL`` (then
         ``ZS_ALMOST_EMPTY``) one after another, until no zspage's worth of slots is free."""
-        lists = self._lists[c]
         freed = 0
         while self.can_compact(c):
-            src = self._isolate(lists, self._src_order)
+            src = self._isolate(c, self._src_order)
             if src < 0:
                 break
             while self._zs_inuse[src]:
-                dst = self._isolate(lists, self._alloc_order)
+                dst = self._isolate(c, self._alloc_order)
                 if dst < 0:
                     break
                 self._migrate(c, src, dst, keys)
@@ -434,9 +471,11 @@ class ZsPool(_PagePool):
     # -- persistence ---------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         zids, classes, inuse, groups = array("I"), array("H"), array("I"), array("B")
-        for c in sorted(self._lists):
-            for g, od in enumerate(self._lists[c]):
-                for zid in od:  # list order, head first
+        for c in range(self.nr_classes):
+            if not self._listed[c]:
+                continue
+            for g in range(self._ngroups):
+                for zid in self._walk(c, g):  # list order, head first
                     zids.append(zid)
                     classes.append(c)
                     inuse.append(self._zs_inuse[zid])
@@ -465,6 +504,9 @@ class ZsPool(_PagePool):
         pool._zs_class = array("H", bytes(2 * size))
         pool._zs_inuse = array("I", bytes(4 * size))
         pool._zs_group = array("B", bytes(size))
+        pool._zs_prev = array("I", [_NIL]) * size
+        pool._zs_next = array("I", [_NIL]) * size
+        tails: dict[int, int] = {}  # list index -> its last zspage so far
         seen = set()
         for zid, c, used, g in zip(zids, classes, inuse, groups, strict=True):
             if (zid in seen or c >= pool.nr_classes or pool._opz[c] == 0
@@ -474,12 +516,19 @@ class ZsPool(_PagePool):
             pool._zs_class[zid] = c
             pool._zs_inuse[zid] = used
             pool._zs_group[zid] = g
-            od = pool._class_lists(c)[g]
-            od[zid] = None  # written head first: appending keeps the order
+            i = c * pool._ngroups + g  # written head first: appending keeps the order
+            tail = tails.get(i, _NIL)
+            if tail == _NIL:
+                pool._heads[i] = zid
+            else:
+                pool._zs_next[tail] = zid
+                pool._zs_prev[zid] = tail
+            tails[i] = zid
+            pool._listed[c] += 1
             pool._objs[c] += used
             pool._stored += used
             pool.pool_pages += pool._ppz[c]
-        pool._free_ids = [z for z in range(size - 1, -1, -1) if z not in seen]
+        pool._free_ids = array("I", (z for z in range(size - 1, -1, -1) if z not in seen))
         pool._where = _unpack("I", keys)
         for pid in pool._where:
             if pid and pid - 1 not in seen:
