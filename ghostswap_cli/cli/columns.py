@@ -25,9 +25,12 @@ import dataclasses
 import os
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ghostswap_cli.units import size_to_human_string
-from ghostswap_cli.userspace.swapon import ShowRow
+
+if TYPE_CHECKING:
+    from ghostswap_cli.userspace.swapon_show import ShowRow
 
 __all__ = (
     "Column",
