@@ -24,8 +24,10 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ghostswap_cli.userspace.common import Report
+if TYPE_CHECKING:
+    from ghostswap_cli.userspace.common import Report
 
 __all__ = (
     "FSTAB_PATH",

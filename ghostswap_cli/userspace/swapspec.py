@@ -26,8 +26,12 @@ import dataclasses
 import errno
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from ghostswap_cli.userspace.common import ProbeArea, Report, area_size, blkid_label, probe_swap
+from ghostswap_cli.userspace.swap_probe import ProbeArea, area_size, blkid_label, probe_swap
+
+if TYPE_CHECKING:
+    from ghostswap_cli.userspace.common import Report
 
 __all__ = (
     "TAG_NAMES",
