@@ -24,7 +24,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ghostswap_cli.userspace.common import Report
@@ -277,8 +277,9 @@ def optstr_get_option(optstr: str | None, name: str) -> tuple[bool, str | None]:
 # /proc/swaps
 
 
-@dataclasses.dataclass(frozen=True)
-class SwapsEntry:
+# a NamedTuple, not a frozen dataclass: every listing builds this class at import, and a
+# frozen dataclass compiles six methods for it there
+class SwapsEntry(NamedTuple):
     """One /proc/swaps row as libmount parses it (sizes in KiB, as the kernel prints them)."""
 
     source: str

@@ -8,9 +8,8 @@ commands people run most, does not build swapon's option and device classes at i
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ghostswap_cli.userspace.fstab import SwapsEntry, parse_swaps
 from ghostswap_cli.userspace.swapspec import SwapIds, probe_swap_ids
@@ -44,8 +43,9 @@ def display_summary(entries: list[SwapsEntry]) -> str:
     return "".join(lines)
 
 
-@dataclasses.dataclass(frozen=True)
-class ShowRow:
+# a NamedTuple, not a frozen dataclass: every listing builds this class at import, and a
+# frozen dataclass compiles six methods for it there
+class ShowRow(NamedTuple):
     """One ``--show`` row: the /proc/swaps entry and what probing its path found."""
 
     entry: SwapsEntry
