@@ -9,11 +9,10 @@ swap header with. Apart from the other probers, the mounts and the partition che
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ghostswap_cli.codec.swap_header import TOI_MAGIC, find_swap_header
 from ghostswap_cli.uapi import PAGE_SIZES, SWAP_LABEL_LENGTH
@@ -95,8 +94,9 @@ class ProbeArea:
         return self.read(0, min(n, self.size)) or b""
 
 
-@dataclasses.dataclass(frozen=True)
-class Signature:
+# a NamedTuple, not a frozen dataclass: every listing builds this class at import, and a
+# frozen dataclass compiles six methods for it there
+class Signature(NamedTuple):
     """One signature libblkid would report: TYPE, USAGE and where its magic is."""
 
     type: str
