@@ -430,10 +430,11 @@ def bench_scale(work: Path, quick: bool) -> dict:
     return res
 
 
-def _max_devices(work: Path) -> dict:
+def max_devices_state(work: Path) -> tuple[Path, int]:
+    """A state in ``work`` with MAX_SWAPFILES active 1 TiB ghost areas: (its path, how many)."""
     from ghostswap_cli.cli.demo import make_swapfile
     from ghostswap_cli.kernel.machine import open_kernel, reset_state
-    from ghostswap_cli.kernel.swapfile import swap_show, sys_swapon
+    from ghostswap_cli.kernel.swapfile import sys_swapon
 
     state = work / "state-max"
     shutil.rmtree(state, ignore_errors=True)
@@ -445,6 +446,14 @@ def _max_devices(work: Path) -> dict:
             g.unlink(missing_ok=True)
             make_swapfile(g, 1 << 40, PAGE, ghost=True, label=f"m{i}")
             sys_swapon(k, str(g), 0)
+    return state, n
+
+
+def _max_devices(work: Path) -> dict:
+    from ghostswap_cli.kernel.machine import open_kernel
+    from ghostswap_cli.kernel.swapfile import swap_show
+
+    state, n = max_devices_state(work)
     t = time.perf_counter()
     with open_kernel(state, write=False) as k:
         text = swap_show(k)
@@ -480,43 +489,57 @@ if __name__ == '__main__':
 """
 
 
-def startup_timings(state: Path, work: Path) -> dict[str, dict[str, float]]:
+def startup_timings(state: Path, work: Path,
+                    trees: dict[str, Path] | None = None) -> dict[str, dict[str, float]]:
     """Each of STARTUP_COMMANDS as a fresh process on ``state``, STARTUP_RUNS times after one
     warm-up, the commands taking turns (so that a change of load hits all alike): median and
-    fastest wall time, median CPU time (user + system), both also over the bare interpreter."""
+    fastest wall time, median CPU time (user + system), both also over the bare interpreter.
+
+    ``trees`` (label -> source tree) runs every command on each tree in turn, within the same
+    round (a before/after comparison in one run); the result is then keyed by label first."""
     import resource
 
+    labels = trees or {"": HERE.parent}
     # bytecode cached (in the scratch directory) as an installed package has it, even where
     # PYTHONDONTWRITEBYTECODE is set; the warm-up run writes it
-    env = dict(os.environ, GHOSTSWAP_STATE=str(state), PYTHONPYCACHEPREFIX=str(work / "pycache"),
-               PYTHONPATH=str(HERE.parent))
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    envs = {}
+    for label, tree in labels.items():
+        envs[label] = dict(os.environ, GHOSTSWAP_STATE=str(state),
+                           PYTHONPYCACHEPREFIX=str(work / "pycache"), PYTHONPATH=str(tree))
+        envs[label].pop("PYTHONDONTWRITEBYTECODE", None)
     script = work / "ghostswap-script"
     script.write_text(CONSOLE_SCRIPT)
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in STARTUP_COMMANDS}
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {
+        (label, name): [] for label in labels for name, _ in STARTUP_COMMANDS}
     for i in range(STARTUP_RUNS + 1):
         for name, args in STARTUP_COMMANDS:
             argv = [a.replace("{script}", str(script)) for a in args]
-            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t = time.perf_counter()
-            p = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
-                               check=False, cwd=work)
-            wall = time.perf_counter() - t
-            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if p.returncode:
-                raise RuntimeError(f"{name}: exit {p.returncode}: {p.stderr.strip()}")
-            if i:
-                runs[name].append((wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime))
-    timings = {}
-    for name, rs in runs.items():
-        timings[name] = {"median_ms": round(1000 * statistics.median(w for w, _ in rs), 1),
-                         "min_ms": round(1000 * min(w for w, _ in rs), 1),
-                         "cpu_median_ms": round(1000 * statistics.median(c for _, c in rs), 1)}
-    bare = timings[STARTUP_COMMANDS[0][0]]
-    for v in timings.values():
-        v["over_bare_ms"] = round(v["median_ms"] - bare["median_ms"], 1)
-        v["cpu_over_bare_ms"] = round(v["cpu_median_ms"] - bare["cpu_median_ms"], 1)
-    return timings
+            for label, env in envs.items():
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t = time.perf_counter()
+                p = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
+                                   check=False, cwd=work)
+                wall = time.perf_counter() - t
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if p.returncode:
+                    raise RuntimeError(f"{name}: exit {p.returncode}: {p.stderr.strip()}")
+                if i:
+                    runs[label, name].append(
+                        (wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime))
+    out: dict = {}
+    for label in labels:
+        timings = {}
+        for name, _ in STARTUP_COMMANDS:
+            rs = runs[label, name]
+            timings[name] = {"median_ms": round(1000 * statistics.median(w for w, _ in rs), 1),
+                             "min_ms": round(1000 * min(w for w, _ in rs), 1),
+                             "cpu_median_ms": round(1000 * statistics.median(c for _, c in rs), 1)}
+        bare = timings[STARTUP_COMMANDS[0][0]]
+        for v in timings.values():
+            v["over_bare_ms"] = round(v["median_ms"] - bare["median_ms"], 1)
+            v["cpu_over_bare_ms"] = round(v["cpu_median_ms"] - bare["cpu_median_ms"], 1)
+        out[label] = timings
+    return out[""] if trees is None else out
 
 
 LONG_CHILD = r"""

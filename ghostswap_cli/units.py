@@ -13,7 +13,9 @@ class SizeError(ValueError):
     """The string is not a size util-linux would accept."""
 
 
-_SIZE_RE = re.compile(
+# a pattern, not a compiled regex: re compiles it on the first parse (and caches it), so the
+# commands that only print sizes do not compile it at import
+_SIZE_PATTERN = (
     r"^\s*(?P<int>0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)"
     r"(?:\.(?P<frac>[0-9]+))?"
     r"(?P<suffix>[KMGTPEZYkmgtpezy](?:iB|ib|B|b)?)?$"
@@ -26,7 +28,7 @@ def parse_size(text: str) -> int:
     Accepts the decimal fraction util-linux accepts (``0.5MiB``) only together with a suffix,
     and refuses a sign, as util-linux does.
     """
-    m = _SIZE_RE.match(text)
+    m = re.match(_SIZE_PATTERN, text)
     if not m:
         raise SizeError(text)
     raw = m.group("int")

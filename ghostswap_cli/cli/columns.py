@@ -21,13 +21,15 @@ swapon has no ``--json`` (through 2.42); ours names the array ``swapdevices`` (a
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from ghostswap_cli.units import size_to_human_string
-from ghostswap_cli.userspace.swapon import ShowRow
+
+if TYPE_CHECKING:
+    from ghostswap_cli.userspace.swapon_show import ShowRow
 
 __all__ = (
     "Column",
@@ -47,8 +49,9 @@ JSON_TABLE_NAME = "swapdevices"
 MSG_UNKNOWN_COLUMN = "unknown column: {}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Column:
+# a NamedTuple, not a frozen dataclass: every listing builds this class at import, and a
+# frozen dataclass compiles six methods for it there
+class Column(NamedTuple):
     """``struct colinfo`` plus how to fill a cell: ``value(row, bytes)``."""
 
     name: str

@@ -5,10 +5,13 @@ parser."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ghostswap_cli.cli.app import App
 from ghostswap_cli.cli.columns import Column, cells, format_json, format_table
-from ghostswap_cli.cli.mkswap import TerminalReport
+from ghostswap_cli.cli.terminal import TerminalReport
+
+if TYPE_CHECKING:
+    from ghostswap_cli.cli.app import App
 
 __all__ = ("show_listing", "summary_listing")
 
@@ -16,7 +19,7 @@ __all__ = ("show_listing", "summary_listing")
 def show_listing(app: App, columns: Sequence[Column], *, in_bytes: bool, raw: bool,
                  noheadings: bool, as_json: bool) -> str:
     """``show_table()``: the text for the active areas, read without the writers' lock."""
-    from ghostswap_cli.userspace.swapon import read_swaps, show_rows
+    from ghostswap_cli.userspace.swapon_show import read_swaps, show_rows
 
     report = TerminalReport(app.terminal)
     with app.guard(), app.kernel(write=False) as k:
@@ -30,7 +33,7 @@ def show_listing(app: App, columns: Sequence[Column], *, in_bytes: bool, raw: bo
 
 def summary_listing(app: App) -> str:
     """``display_summary()`` (``-s``)."""
-    from ghostswap_cli.userspace.swapon import display_summary, read_swaps
+    from ghostswap_cli.userspace.swapon_show import display_summary, read_swaps
 
     with app.guard(), app.kernel(write=False) as k:
         entries = read_swaps(k, TerminalReport(app.terminal))

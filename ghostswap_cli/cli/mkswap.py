@@ -8,7 +8,6 @@ report to stdout/stderr.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import IO, Any
 
@@ -16,41 +15,9 @@ import click
 
 from ghostswap_cli import __version__
 from ghostswap_cli.cli.app import App, pass_app
-from ghostswap_cli.cli.terminal import Terminal
+from ghostswap_cli.cli.terminal import TerminalReport, write_text
 
 __all__ = ("mkswap", "UtilLinuxCommand", "TerminalReport", "write_text")
-
-
-def write_text(stream: IO[str], text: str) -> None:
-    """Write ``text``; bytes that came in undecodable (labels, paths) go out as they came."""
-    try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        buffer = getattr(stream, "buffer", None)
-        if buffer is None:
-            stream.write(text.encode("utf-8", "backslashreplace").decode("ascii", "replace"))
-            return
-        stream.flush()
-        buffer.write(os.fsencode(text))
-        buffer.flush()
-
-
-class TerminalReport:
-    """:class:`~ghostswap_cli.userspace.common.Report` on the app's terminal."""
-
-    def __init__(self, terminal: Terminal):
-        self.terminal = terminal
-
-    def out(self, line: str) -> None:
-        write_text(sys.stdout, line + "\n")
-
-    def warn(self, message: str) -> None:
-        sys.stdout.flush()
-        self.terminal.warning(message)
-
-    def raw(self, text: str) -> None:
-        sys.stdout.flush()
-        write_text(sys.stderr, text)
 
 
 class UtilLinuxUsageError(click.ClickException):

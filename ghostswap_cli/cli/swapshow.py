@@ -20,7 +20,7 @@ from ghostswap_cli.cli.columns import (
     parse_columns,
 )
 from ghostswap_cli.cli.listing import show_listing, summary_listing
-from ghostswap_cli.cli.mkswap import write_text
+from ghostswap_cli.cli.terminal import write_text
 
 __all__ = ("swapshow",)
 

@@ -94,3 +94,37 @@ class Terminal:
                 soft_wrap=True,
             )
         return self._consoles[key]
+
+
+# the tools' output, here rather than in cli/mkswap.py so that the listings need not import
+# click for them
+def write_text(stream: IO[str], text: str) -> None:
+    """Write ``text``; bytes that came in undecodable (labels, paths) go out as they came."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            stream.write(text.encode("utf-8", "backslashreplace").decode("ascii", "replace"))
+            return
+        stream.flush()
+        buffer.write(os.fsencode(text))
+        buffer.flush()
+
+
+class TerminalReport:
+    """:class:`~ghostswap_cli.userspace.common.Report` on the app's terminal."""
+
+    def __init__(self, terminal: Terminal):
+        self.terminal = terminal
+
+    def out(self, line: str) -> None:
+        write_text(sys.stdout, line + "\n")
+
+    def warn(self, message: str) -> None:
+        sys.stdout.flush()
+        self.terminal.warning(message)
+
+    def raw(self, text: str) -> None:
+        sys.stdout.flush()
+        write_text(sys.stderr, text)

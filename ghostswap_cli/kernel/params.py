@@ -152,7 +152,7 @@ MEMPARSE_SUFFIXES = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 def memparse(text: str) -> int:
     """lib/cmdline.c ``memparse``: a number (decimal, 0x hex, 0 octal) with an optional K, M,
     G, T, P or E suffix; -EINVAL for anything else."""
-    m = _MEMPARSE.fullmatch(text.strip())
+    m = re.fullmatch(_MEMPARSE, text.strip())
     if m is None:
         raise KernelError(errno.EINVAL)
     value = kstrtouint_any(m.group(1))
@@ -161,7 +161,8 @@ def memparse(text: str) -> int:
     return value
 
 
-_MEMPARSE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)")
+# compiled (and cached by re) on first use: loading a state must not compile it
+_MEMPARSE = r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)"
 
 
 def kstrtouint_any(text: str) -> int:

@@ -6,8 +6,8 @@ initialised ("boot"), and printed as ``dmesg`` does: ``[%5lu.%06lu] text``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
+from typing import NamedTuple
 
 __all__ = ("KERN_ERR", "KERN_WARNING", "KERN_INFO", "KERN_DEBUG", "LogLine", "Printk", "format_dmesg")
 
@@ -18,8 +18,9 @@ LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug
 LOG_RING_LINES = 10000
 
 
-@dataclasses.dataclass(frozen=True)
-class LogLine:
+# a NamedTuple, not a frozen dataclass: every command that opens the kernel builds this class
+# at import, and a frozen dataclass compiles six methods for it there
+class LogLine(NamedTuple):
     ts: float
     level: int
     text: str

@@ -24,8 +24,10 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from ghostswap_cli.userspace.common import Report
+if TYPE_CHECKING:
+    from ghostswap_cli.userspace.common import Report
 
 __all__ = (
     "FSTAB_PATH",
@@ -88,18 +90,26 @@ def unmangle(field: str) -> str:
 
 def _fields(line: str) -> Iterator[str]:
     """Split on runs of spaces and tabs (``skip_separator()``/``skip_nonspaces()``)."""
-    for word in re.split(r"[ \t]+", line):
+    # str methods, not a regex: /proc/swaps is parsed by every listing, and compiling the
+    # patterns cost more than the parse
+    for word in line.replace("\t", " ").split(" "):
         if word:
             yield word
 
 
+def _decimal(word: str, signs: str) -> int | None:
+    """``[ \t\n\v\f\r]*[<signs>]?[0-9]+`` and nothing else: the number, else None."""
+    body = word.lstrip(" \t\n\v\f\r")
+    digits = body[1:] if body[:1] and body[:1] in signs else body
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(body)
+
+
 def _strtol_field(word: str) -> int | None:
     """``next_s32()``: a whole decimal number (strtol syntax), else None."""
-    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", word)
-    if not m:
-        return None
-    value = int(m.group(1))
-    if not -(1 << 31) <= value < (1 << 31):
+    value = _decimal(word, "+-")
+    if value is None or not -(1 << 31) <= value < (1 << 31):
         return None
     return value
 
@@ -267,8 +277,9 @@ def optstr_get_option(optstr: str | None, name: str) -> tuple[bool, str | None]:
 # /proc/swaps
 
 
-@dataclasses.dataclass(frozen=True)
-class SwapsEntry:
+# a NamedTuple, not a frozen dataclass: every listing builds this class at import, and a
+# frozen dataclass compiles six methods for it there
+class SwapsEntry(NamedTuple):
     """One /proc/swaps row as libmount parses it (sizes in KiB, as the kernel prints them)."""
 
     source: str
@@ -279,11 +290,8 @@ class SwapsEntry:
 
 
 def _strtou64_field(word: str) -> int | None:
-    m = re.fullmatch(r"[ \t\n\v\f\r]*(\+?[0-9]+)", word)
-    if not m:
-        return None
-    value = int(m.group(1))
-    return value if value < (1 << 64) else None
+    value = _decimal(word, "+")
+    return value if value is not None and value < (1 << 64) else None
 
 
 def _parse_swaps_line(line: str) -> SwapsEntry | None:

@@ -50,15 +50,13 @@ from ghostswap_cli.userspace.fstab import (
     SwapsEntry,
     optstr_get_option,
     parse_fstab,
-    parse_swaps,
 )
+from ghostswap_cli.userspace.swapon_show import ShowRow, display_summary, read_swaps, show_rows
 from ghostswap_cli.userspace.swapspec import (
     SpecResolver,
-    SwapIds,
     cannot_find,
     canonicalize_path,
     parse_tag_string,
-    probe_swap_ids,
     valid_tagname,
 )
 
@@ -235,59 +233,8 @@ def swap_flags(props: SwapProp) -> int:
 # reading the table
 
 
-def read_swaps(k: Kernel, report: Report | None) -> list[SwapsEntry]:
-    """``get_swaps()``: the simulated /proc/swaps as libmount parses it."""
-    from ghostswap_cli.kernel.swapfile import swap_show
-
-    return parse_swaps(swap_show(k), report=report)
-
-
-def display_summary(entries: list[SwapsEntry]) -> str:
-    """``display_summary()`` (``-s``): nothing at all for an empty table."""
-    if not entries:
-        return ""
-    lines = ["Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"]
-    for e in entries:
-        pad = 40 - len(e.source) if len(e.source) < 40 else 1
-        lines.append(
-            f"{e.source}{' ' * pad}{e.swaptype}{chr(9) if len(e.swaptype) < 8 else ''}"
-            f"\t{e.size}{chr(9) if e.size < 10000000 else ''}"
-            f"\t{e.usedsize}{chr(9) if e.usedsize < 10000000 else ''}\t{e.priority}\n"
-        )
-    return "".join(lines)
-
-
-@dataclasses.dataclass(frozen=True)
-class ShowRow:
-    """One ``--show`` row: the /proc/swaps entry and what probing its path found."""
-
-    entry: SwapsEntry
-    ids: SwapIds | None  # None: the path was not readable, so it was not probed
-
-    @property
-    def uuid(self) -> str | None:
-        return self.ids.uuid if self.ids is not None and self.ids.ok else None
-
-    @property
-    def label(self) -> str | None:
-        return self.ids.label if self.ids is not None and self.ids.ok else None
-
-
-def show_rows(entries: list[SwapsEntry], report: Report) -> list[ShowRow]:
-    """``add_scols_line()``'s probing: every readable path, warnings included."""
-    rows = []
-    for e in entries:
-        ids = None
-        try:
-            readable = os.access(e.source, os.R_OK)
-        except ValueError:
-            readable = False
-        if readable:
-            ids = probe_swap_ids(e.source)
-            if ids.warning:
-                report.warn(ids.warning)
-        rows.append(ShowRow(e, ids))
-    return rows
+# read_swaps, display_summary, ShowRow and show_rows live in swapon_show (re-exported
+# above), so that the listings do not build the option and device classes of this module
 
 
 # --------------------------------------------------------------------------------------------

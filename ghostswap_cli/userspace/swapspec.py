@@ -22,12 +22,15 @@ Differences from util-linux, on purpose:
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
-from ghostswap_cli.userspace.common import ProbeArea, Report, area_size, blkid_label, probe_swap
+from ghostswap_cli.userspace.swap_probe import ProbeArea, area_size, blkid_label, probe_swap
+
+if TYPE_CHECKING:
+    from ghostswap_cli.userspace.common import Report
 
 __all__ = (
     "TAG_NAMES",
@@ -94,8 +97,9 @@ def canonicalize_path(path: str) -> str | None:
         return path
 
 
-@dataclasses.dataclass(frozen=True)
-class SwapIds:
+# a NamedTuple, not a frozen dataclass: every listing builds this class at import, and a
+# frozen dataclass compiles six methods for it there
+class SwapIds(NamedTuple):
     """What ``get_swap_prober()`` learned: LABEL and UUID (None when absent), or nothing
     (``ok`` False) with the warning util-linux would print (None when it prints none)."""
 

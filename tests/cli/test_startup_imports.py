@@ -82,3 +82,22 @@ def test_proc_swaps_reads_only_the_swap_table(state: Path, tmp_path: Path) -> No
               "ghostswap_cli.kernel.arena", "ghostswap_cli.kernel.compressors",
               "ghostswap_cli.codec.swap_header"):
         assert m not in modules, m
+
+
+@pytest.mark.parametrize("args", [["swapshow"], ["swapon", "--show"], ["swapshow", "--summary"]])
+def test_listings_skip_swapons_machinery(state: Path, tmp_path: Path, args: list[str]) -> None:
+    """The listings read /proc/swaps and probe each path for LABEL and UUID: swapshow does not
+    build swapon's option and device classes (userspace.swapon) nor load mkswap's command
+    module, and no listing loads the mkswap tool."""
+    modules, out = modules_after(state, tmp_path, *args)
+    assert "a.swap" in out
+    skipped = ["ghostswap_cli.userspace.mkswap"]
+    if args != ["swapon", "--show"]:
+        # the mounts, partition and file-system probers of userspace.common: swapon's command
+        # module imports them, the listings themselves need only the swap prober
+        skipped += ["ghostswap_cli.userspace.common"]
+    if args[0] == "swapshow":
+        skipped += ["ghostswap_cli.userspace.swapon", "ghostswap_cli.cli.swapon",
+                    "ghostswap_cli.cli.mkswap"]
+    for m in skipped:
+        assert m not in modules, m
