@@ -320,8 +320,12 @@ def test_record_and_replay(run_example):
         assert report_value(report, "corrupt pages") == "0"
     table = {line[:24].strip(): line[24:].split() for line in out.splitlines()
              if line.startswith(("swap-outs ", "refaults "))}
+    o16, o32, odiff = (int(x) for x in table["swap-outs"])
+    assert o16 > o32 and odiff == o16 - o32  # the program touches ~43 MiB: less memory, more out
     s16, s32, diff = (int(x) for x in table["refaults"])
-    assert s16 > s32 and diff == s16 - s32  # less memory, more refaults
+    # refaults can tie: with 3 or 4 samples (a loaded machine) every page touched again may have
+    # been reclaimed under both limits
+    assert s16 >= s32 and diff == s16 - s32
     assert re.search(r"with 16 MiB less memory the program refaults \d+ more pages", out)
 
 
