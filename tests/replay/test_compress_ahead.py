@@ -9,7 +9,7 @@ import time
 import zlib
 
 import pytest
-from helpers import ghost_swapfile, machine, real_swapfile, set_param, swapon
+from helpers import children, ghost_swapfile, machine, real_swapfile, set_param, swapon
 
 from ghostswap_cli.codec.trace import open_trace
 from ghostswap_cli.errors import TraceError
@@ -160,11 +160,11 @@ def test_a_malformed_trace_still_stops_at_its_record_and_the_worker_is_reaped(
     with open(trace, "r+b") as f:  # cut the last record in half
         f.truncate(trace.stat().st_size - PAGE // 2)
     before = pool_entries(state_dir)
-    children_before = _children()
+    children_before = children()
     with pytest.raises(TraceError, match="record 600"):
         replay(state_dir, trace, "on")
     assert pool_entries(state_dir) == before
-    assert _children() == children_before
+    assert children() == children_before
 
 
 def test_the_cli_option_and_report(tmp_path, state_dir, real_pages, run_cli):
@@ -177,22 +177,6 @@ def test_the_cli_option_and_report(tmp_path, state_dir, real_pages, run_cli):
     assert r.exit_code == 0 and "compress ahead    off\n" in r.stdout
     r = run_cli("replay", "--compress-ahead", "sometimes", str(trace))
     assert r.exit_code == 2 and "'sometimes' is not one of" in r.output
-
-
-def _children() -> set[int]:
-    """PIDs of this process's children, zombies included."""
-    me = os.getpid()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me:
-                found.add(int(entry))
-    return found
 
 
 @pytest.mark.parametrize(("compressor", "level"), [("lz4", None), ("zstd", 3)])

@@ -8,7 +8,7 @@ import re
 import zlib
 
 import pytest
-from helpers import ghost_swapfile, machine, swapon
+from helpers import children, ghost_swapfile, machine, swapon
 
 from ghostswap_cli.codec.trace import open_trace
 from ghostswap_cli.kernel.compressors import new_compressor
@@ -25,21 +25,6 @@ CHOSE = re.compile(r"(on: lz4 in a second process, \d+ pages compressed there; a
                    r"event of inline \(median of 4 rounds, \d+ events probed\)")
 
 
-def _children() -> set[int]:
-    me = os.getpid()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me:
-                found.add(int(entry))
-    return found
-
-
 def test_the_probe_alternates_and_every_item_is_right(tmp_path, real_pages):
     """Batches fed by hand: the first PROBE_BATCHES are inline (the replay's batch call), the
     next ahead, and so on; every item handed out is the page's compressed form and CRC, or
@@ -51,7 +36,7 @@ def test_the_probe_alternates_and_every_item_is_right(tmp_path, real_pages):
     compress = new_compressor("lz4", None).compress
     zero = bytes(PAGE)
     used_inline = []
-    before = _children()
+    before = children()
 
     def inline(events):
         used_inline.append(True)
@@ -77,7 +62,7 @@ def test_the_probe_alternates_and_every_item_is_right(tmp_path, real_pages):
         assert len(ahead.ratios) == compress_ahead.PROBE_ROUNDS
         assert (ahead.pid == 0) == (ahead.choice == "inline")
         assert CHOSE.match(ahead.summary()), ahead.summary()
-    assert _children() == before
+    assert children() == before
 
 
 def test_auto_replay_reports_its_choice_and_matches_inline(tmp_path, real_pages):
