@@ -39,7 +39,7 @@ from ghostswap_cli.state.db import (
     printable,
     state_lock,
 )
-from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
+from ghostswap_cli.uapi import SWAPFILE_CLUSTER, SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 
 __all__ = ("Kernel", "open_kernel", "COUNTERS", "LATER_COUNTERS", "init_kernel", "state_corrupt")
 
@@ -48,9 +48,6 @@ def state_corrupt(path: Path, what: str) -> StateError:
     """A row or blob of the state cannot be what ghostswap wrote: say which, and the way out."""
     return StateError(f"{path}: {printable(what)}; run `ghostswap kernel fsck --repair`")
 
-
-_WRITEOK = int(SWP.SWP_WRITEOK)
-_and = int.__and__
 
 #: Counters beyond this size cannot have been counted: the row is corrupt.
 COUNTER_LIMIT = 1 << 62
@@ -396,16 +393,13 @@ class Kernel:
         """Rows are rewritten at every commit; kept for symmetry with the kernel's locking."""
         self._avail_groups = None
 
-    # (the flag tested as a plain int: IntFlag's own & costs more than the rest of the sum,
-    # and reclaim asks for these at every scan)
     @property
     def total_swap_pages(self) -> int:
-        return sum(si.pages for si in self.swap_info if si is not None and _and(si.flags, _WRITEOK))
+        return sum(si.pages for si in self.active() if si.writeok)
 
     @property
     def nr_swap_pages(self) -> int:
-        return sum(si.pages - si.inuse_pages for si in self.swap_info
-                   if si is not None and _and(si.flags, _WRITEOK))
+        return sum(si.pages - si.inuse_pages for si in self.active() if si.writeok)
 
     def nr_real_swapfiles(self) -> int:
         """RFC: non-ghost areas on the available list (a full area is not on it)."""

@@ -305,6 +305,9 @@ def _find_deleted(k: Kernel, specialfile: str) -> SwapInfoStruct | None:
 
 def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
     """``SYSCALL_DEFINE2(swapon)``: stage a new area, validate it, then publish it."""
+    from ghostswap_cli.codec.swap_header import format_uuid
+    from ghostswap_cli.kernel.backing import device_props, swapfile_extents
+
     if swap_flags & ~SWAP_FLAGS_VALID:
         raise KernelError(errno.EINVAL)
     ps = k.page_size
@@ -342,9 +345,6 @@ def sys_swapon(k: Kernel, specialfile: str, swap_flags: int) -> SwapInfoStruct:
     si.max = maxpages
     si.pages = maxpages - 1
     si.label = header.label
-    from ghostswap_cli.codec.swap_header import format_uuid
-    from ghostswap_cli.kernel.backing import device_props, swapfile_extents
-
     si.uuid = format_uuid(header.sws_uuid) if any(header.sws_uuid) else ""
 
     # setup_swap_extents
